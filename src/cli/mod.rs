@@ -1,0 +1,190 @@
+//! The binary's commands. Thin: parse arguments, call the library, print.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::crypto::SecretKey;
+use crate::ledger::{self, GenesisParams, LOG_FILE, Ledger, Options};
+use crate::model::{CountryCode, ParticipantId};
+
+/// oretrail: a signed, hash-chained, append-only chain-of-custody ledger.
+#[derive(Debug, Parser)]
+#[command(name = "oretrail", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ORETRAIL_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a ledger: a log key, an operator key and the genesis entry.
+    Init {
+        /// Data folder to create.
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
+        /// Log name: the checkpoint origin line and the log key's name.
+        #[arg(long)]
+        name: String,
+        /// Participant id of the operator.
+        #[arg(long, default_value = "operator")]
+        operator: String,
+        /// Legal name of the operator.
+        #[arg(long, default_value = "Ledger operator")]
+        operator_name: String,
+        /// ISO 3166-1 alpha-2 country of the operator.
+        #[arg(long, default_value = "CH")]
+        country: String,
+        /// Leave an existing ledger in the folder as it is instead of failing.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Generate an Ed25519 key file (mode 0600).
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the latest signed checkpoint note.
+    Checkpoint {
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
+    },
+    /// Print the log's verifier key line: <origin>+<key id>+<base64 key>.
+    LogKey {
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
+    },
+    /// Re-check every signature, link, rule, root and checkpoint of a ledger.
+    Verify {
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
+    },
+}
+
+/// Runs the binary; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ORETRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let progress = std::io::stderr().is_terminal();
+    match command {
+        Command::Init {
+            data,
+            name,
+            operator,
+            operator_name,
+            country,
+            if_missing,
+        } => {
+            if if_missing && data.join(LOG_FILE).exists() {
+                println!(
+                    "a ledger already exists in {}; left as it is",
+                    data.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let params = GenesisParams {
+                origin: name,
+                operator: ParticipantId::new(operator)?,
+                operator_name,
+                operator_country: CountryCode::new(country)?,
+            };
+            let ledger = Ledger::create(
+                &data,
+                params,
+                Options {
+                    progress,
+                    ..Options::default()
+                },
+            )
+            .with_context(|| format!("creating a ledger in {}", data.display()))?;
+            println!(
+                "created ledger {} in {}",
+                ledger.info().map(|i| i.origin).unwrap_or_default(),
+                data.display()
+            );
+            println!(
+                "log key:      {}",
+                ledger.log_key_line().unwrap_or_default()
+            );
+            println!("secret keys:  {}", data.join(ledger::KEYS_DIR).display());
+            ledger.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { out } => {
+            let key = SecretKey::generate()?;
+            key.write_file(&out)?;
+            println!("{}", key.public());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { data } => {
+            let head = ledger::read_head(&data.join(LOG_FILE))?;
+            print!("{}", head.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LogKey { data } => {
+            let head = ledger::read_head(&data.join(LOG_FILE))?;
+            println!("{}", head.verifier_key);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { data } => {
+            let path = data.join(LOG_FILE);
+            if !path.exists() {
+                anyhow::bail!(
+                    "{} is not an oretrail data folder (no log file)",
+                    data.display()
+                );
+            }
+            match ledger::verify_log(&path, progress) {
+                Ok(report) => {
+                    println!(
+                        "intact: {} entries, {} checkpoints, root {}, origin {}",
+                        report.entries,
+                        report.checkpoints,
+                        hex::encode(report.root),
+                        report.origin
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    println!("FAILED at entry {}: {}", failure.index, failure.reason);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}

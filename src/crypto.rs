@@ -1,0 +1,441 @@
+//! Keys, signatures and hashes: SHA-256 and Ed25519 (RFC 8032).
+//!
+//! Single signatures are checked with `verify_strict`, which refuses
+//! small-order keys and nonces and non-canonical encodings. Bulk checks use
+//! batch verification and fall back to strict checks of each signature when
+//! a batch fails, so a bad signature is always named. Batch verification
+//! uses the cofactorless equation without the small-order checks, so it
+//! can differ from `verify_strict` only on signatures deliberately malformed
+//! by the holder of the secret key; such signatures never enter the ledger,
+//! because every append is checked with `verify_strict`.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rayon::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+/// Defines a fixed-length byte string that is hex in JSON and raw bytes in
+/// the canonical binary encoding (a fixed-length tuple: no length prefix).
+macro_rules! fixed_bytes {
+    ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $len]);
+
+        impl $name {
+            pub const LEN: usize = $len;
+            pub const fn from_bytes(bytes: [u8; $len]) -> Self {
+                Self(bytes)
+            }
+            pub const fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+            /// Parses exactly `2 * LEN` hex digits.
+            pub fn from_hex(text: &str) -> Result<Self, crate::crypto::BytesError> {
+                let mut out = [0u8; $len];
+                hex::decode_to_slice(text, &mut out).map_err(|_| crate::crypto::BytesError {
+                    what: stringify!($name),
+                    expected: $len,
+                })?;
+                Ok(Self(out))
+            }
+            /// Takes exactly `LEN` bytes.
+            pub fn from_slice(bytes: &[u8]) -> Result<Self, crate::crypto::BytesError> {
+                <[u8; $len]>::try_from(bytes)
+                    .map(Self)
+                    .map_err(|_| crate::crypto::BytesError { what: stringify!($name), expected: $len })
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                crate::crypto::serialize_fixed(&self.0, s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                crate::crypto::deserialize_fixed::<D, $len>(d).map(Self)
+            }
+        }
+    };
+}
+
+/// A byte string of the wrong length or with invalid hex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} must be exactly {expected} bytes ({} hex digits)", expected * 2)]
+pub struct BytesError {
+    pub what: &'static str,
+    pub expected: usize,
+}
+
+pub(crate) fn serialize_fixed<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeTuple;
+    if s.is_human_readable() {
+        s.serialize_str(&hex::encode(bytes))
+    } else {
+        let mut t = s.serialize_tuple(N)?;
+        for b in bytes {
+            t.serialize_element(b)?;
+        }
+        t.end()
+    }
+}
+
+pub(crate) fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
+    d: D,
+) -> Result<[u8; N], D::Error> {
+    use serde::de::{Error, SeqAccess, Visitor};
+    struct Fixed<const N: usize>;
+    impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
+        type Value = [u8; N];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{N} bytes")
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<[u8; N], E> {
+            let mut out = [0u8; N];
+            hex::decode_to_slice(v, &mut out)
+                .map_err(|_| E::custom(format!("expected {} hex digits", N * 2)))?;
+            Ok(out)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                *slot = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+            }
+            Ok(out)
+        }
+    }
+    if d.is_human_readable() {
+        d.deserialize_str(Fixed::<N>)
+    } else {
+        d.deserialize_tuple(N, Fixed::<N>)
+    }
+}
+
+fixed_bytes!(
+    /// A SHA-256 digest.
+    Digest,
+    32
+);
+fixed_bytes!(
+    /// An Ed25519 public key (RFC 8032 encoding). On the ledger a key is
+    /// named by these 32 bytes: they are its key id.
+    PublicKey,
+    32
+);
+fixed_bytes!(
+    /// An Ed25519 signature (R || S, RFC 8032 section 5.1.6).
+    Signature,
+    64
+);
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest {
+    Digest(Sha256::digest(bytes).into())
+}
+
+/// Why a key or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("public key {0} is not a valid Ed25519 point")]
+    InvalidKey(PublicKey),
+    #[error("public key {0} is weak (small order) and cannot be registered")]
+    WeakKey(PublicKey),
+    #[error("signature does not verify under key {0}")]
+    BadSignature(PublicKey),
+}
+
+impl PublicKey {
+    /// Decodes the key as a curve point usable for verification.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidKey(*self))
+    }
+
+    /// Refuses keys that are not valid points or are of small order: such
+    /// keys admit signatures that verify for many messages.
+    pub fn check_registrable(&self) -> Result<(), CryptoError> {
+        if self.verifying_key()?.is_weak() {
+            return Err(CryptoError::WeakKey(*self));
+        }
+        Ok(())
+    }
+
+    /// Checks `signature` over `message` with `verify_strict`.
+    pub fn verify_strict(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.verifying_key()?
+            .verify_strict(message, &sig)
+            .map_err(|_| CryptoError::BadSignature(*self))
+    }
+}
+
+/// An Ed25519 secret key. The secret bytes are wiped from memory on drop.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// Generates a key from the operating system's random source.
+    pub fn generate() -> Result<Self, KeyFileError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| KeyFileError::Random(e.to_string()))?;
+        Ok(Self(SigningKey::from_bytes(&seed)))
+    }
+
+    /// Builds a key from a 32-byte seed (RFC 8032 private key). Used for
+    /// deterministic test and demo keys.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+
+    /// The underlying signing key, for signed-note code that needs it.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
+    /// Writes the key file described in `schemas/ENCODING.md`: created with
+    /// mode 0600, never overwriting an existing file.
+    pub fn write_file(&self, path: &Path) -> Result<(), KeyFileError> {
+        let text = Zeroizing::new(format!(
+            "{KEY_FILE_HEADER}\npublic {}\nsecret {}\n",
+            self.public().to_hex(),
+            hex::encode(self.0.to_bytes())
+        ));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| KeyFileError::Io(path.display().to_string(), e.to_string()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| KeyFileError::Io(path.display().to_string(), e.to_string()))
+    }
+
+    /// Reads a key file, checking its header and that the public key on
+    /// file is the one the secret derives.
+    pub fn read_file(path: &Path) -> Result<Self, KeyFileError> {
+        let where_ = path.display().to_string();
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| KeyFileError::Io(where_.clone(), e.to_string()))?,
+        );
+        Self::parse(&text).map_err(|reason| KeyFileError::Malformed(where_, reason))
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(KEY_FILE_HEADER) {
+            return Err(format!("first line must be {KEY_FILE_HEADER:?}"));
+        }
+        let public = lines
+            .next()
+            .and_then(|l| l.strip_prefix("public "))
+            .ok_or("second line must be `public <64 hex digits>`")?;
+        let public = PublicKey::from_hex(public).map_err(|e| e.to_string())?;
+        let secret_hex = lines
+            .next()
+            .and_then(|l| l.strip_prefix("secret "))
+            .ok_or("third line must be `secret <64 hex digits>`")?;
+        if lines.next().is_some() {
+            return Err("unexpected text after the secret line".into());
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(secret_hex, seed.as_mut())
+            .map_err(|_| "secret must be 64 hex digits".to_string())?;
+        let key = Self::from_seed(&seed);
+        if key.public() != public {
+            return Err("public key does not match the secret key".into());
+        }
+        Ok(key)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(public {})", self.public())
+    }
+}
+
+/// First line of every key file; names the format and its version.
+pub const KEY_FILE_HEADER: &str = "oretrail ed25519 secret key v1";
+
+/// Why a key file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("key file {0}: {1}")]
+    Io(String, String),
+    #[error("key file {0} is malformed: {1}")]
+    Malformed(String, String),
+    #[error("operating system random source failed: {0}")]
+    Random(String),
+}
+
+/// One signature to check in bulk.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureCheck<'a> {
+    pub key: &'a PublicKey,
+    pub message: &'a [u8],
+    pub signature: &'a Signature,
+}
+
+/// Signatures per batch: large enough to amortise the multiscalar
+/// multiplication, small enough that a failure costs little to localise.
+const BATCH: usize = 64;
+
+/// Checks many signatures on all cores with batch verification, falling
+/// back to `verify_strict` per signature in any batch that fails. Returns
+/// the positions (in input order) of the signatures that do not verify.
+pub fn verify_many(checks: &[SignatureCheck<'_>]) -> Vec<usize> {
+    let mut bad: Vec<usize> = checks
+        .par_chunks(BATCH)
+        .enumerate()
+        .flat_map_iter(|(chunk_no, chunk)| {
+            let base = chunk_no * BATCH;
+            verify_chunk(chunk).into_iter().map(move |i| base + i)
+        })
+        .collect();
+    bad.sort_unstable();
+    bad
+}
+
+fn verify_chunk(chunk: &[SignatureCheck<'_>]) -> Vec<usize> {
+    let keys: Option<Vec<VerifyingKey>> =
+        chunk.iter().map(|c| c.key.verifying_key().ok()).collect();
+    if let Some(keys) = keys {
+        let messages: Vec<&[u8]> = chunk.iter().map(|c| c.message).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = chunk
+            .iter()
+            .map(|c| ed25519_dalek::Signature::from_bytes(&c.signature.0))
+            .collect();
+        if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
+            return Vec::new();
+        }
+    }
+    chunk
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.key.verify_strict(c.message, c.signature).is_err())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_round_trip_mode_and_no_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        let key = SecretKey::generate().unwrap();
+        key.write_file(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(SecretKey::read_file(&path).unwrap().public(), key.public());
+        assert!(matches!(key.write_file(&path), Err(KeyFileError::Io(..))));
+    }
+
+    #[test]
+    fn key_file_with_mismatched_public_key_is_refused() {
+        let a = SecretKey::from_seed(&[1; 32]);
+        let b = SecretKey::from_seed(&[2; 32]);
+        let text = format!(
+            "{KEY_FILE_HEADER}\npublic {}\nsecret {}\n",
+            b.public(),
+            hex::encode([1u8; 32])
+        );
+        assert!(
+            SecretKey::parse(&text)
+                .unwrap_err()
+                .contains("does not match")
+        );
+        assert!(SecretKey::parse("garbage").is_err());
+        let _ = a;
+    }
+
+    #[test]
+    fn strict_and_batch_agree_and_name_the_bad_signature() {
+        let keys: Vec<SecretKey> = (0..3u8)
+            .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+            .collect();
+        let messages: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(SecretKey::public).collect();
+        let mut sigs: Vec<Signature> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| keys[i % 3].sign(m))
+            .collect();
+        sigs[77].0[5] ^= 1;
+        sigs[150].0[40] ^= 0x80;
+        let checks: Vec<SignatureCheck<'_>> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| SignatureCheck {
+                key: &publics[i % 3],
+                message: m,
+                signature: &sigs[i],
+            })
+            .collect();
+        assert_eq!(verify_many(&checks), vec![77, 150]);
+        assert!(publics[0].verify_strict(&messages[0], &sigs[0]).is_ok());
+        assert_eq!(
+            publics[2].verify_strict(&messages[77], &sigs[77]),
+            Err(CryptoError::BadSignature(publics[2]))
+        );
+    }
+
+    #[test]
+    fn weak_and_invalid_keys_are_refused() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey(identity).check_registrable(),
+            Err(CryptoError::WeakKey(PublicKey(identity)))
+        );
+        assert!(
+            SecretKey::from_seed(&[9; 32])
+                .public()
+                .check_registrable()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Offline verification of a log file, trusting nothing but the file.
+//!
+//! Reads the log front to back and checks every frame's checksum, every
+//! entry's encoding, position and link to its predecessor, every event's
+//! signature (batched, on all cores), every rule as the writer applied it,
+//! and every checkpoint's tree size, root and log-key signature. It does
+//! not read the index, so it works while a server holds the ledger open.
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use super::CheckpointRecord;
+use crate::codec;
+use crate::crypto::{Digest, PublicKey, SignatureCheck, verify_many};
+use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
+use crate::model::{Entry, Event, LedgerInfo, MemoryState, StateView};
+use crate::rules::{self, Context};
+use crate::store::FrameKind;
+use crate::store::log::{FrameReader, LOG_HEADER, check_header, intact_frame_after};
+
+/// What an intact log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub root: Hash,
+    pub origin: String,
+    /// The latest checkpoint as a signed note.
+    pub checkpoint: String,
+    /// The verifier key line of the log key.
+    pub log_key: String,
+}
+
+/// The first problem found, at the entry it concerns. For a checkpoint
+/// frame that is the last entry it covers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {index}: {reason}")]
+pub struct VerifyFailure {
+    pub index: u64,
+    pub reason: String,
+}
+
+/// Entries whose signatures are checked together.
+const CHUNK: usize = 8192;
+
+struct Pending {
+    entry: Entry,
+    index: u64,
+    /// RFC 9162 leaf hash of the exact entry bytes.
+    leaf: Hash,
+}
+
+struct Verifier {
+    state: MemoryState,
+    frontier: Frontier,
+    last_hash: Digest,
+    info: Option<LedgerInfo>,
+    checkpoints: u64,
+    latest: Option<CheckpointRecord>,
+    acked: u64,
+    chunk: Vec<Pending>,
+}
+
+/// Verifies the log file at `path`.
+pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFailure> {
+    let fail = |index: u64, reason: String| VerifyFailure { index, reason };
+    let file =
+        File::open(path).map_err(|e| fail(0, format!("cannot open {}: {e}", path.display())))?;
+    check_header(&file).map_err(|r| fail(0, format!("log header: {r}")))?;
+    let len = file.metadata().map_err(|e| fail(0, e.to_string()))?.len();
+    let mut buffered = BufReader::with_capacity(1 << 20, &file);
+    buffered
+        .seek(SeekFrom::Start(LOG_HEADER.len() as u64))
+        .map_err(|e| fail(0, e.to_string()))?;
+    let mut reader = FrameReader::new(buffered, len);
+    let bar = crate::progress::bar(len, progress, "verifying");
+    let mut v = Verifier {
+        state: MemoryState::new(),
+        frontier: Frontier::new(),
+        last_hash: Digest::from_bytes([0; 32]),
+        info: None,
+        checkpoints: 0,
+        latest: None,
+        acked: 0,
+        chunk: Vec::with_capacity(CHUNK),
+    };
+    loop {
+        let next = v.frontier.size() + v.chunk.len() as u64;
+        let frame = match reader.next_frame() {
+            Err(e) => return Err(fail(next, format!("reading the log: {e}"))),
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) => break,
+            Ok(Err(damage)) => {
+                v.flush_chunk()?;
+                let inside = intact_frame_after(&file, damage.offset, len)
+                    .map_err(|e| fail(next, e.to_string()))?;
+                let next = v.frontier.size();
+                if inside || next == v.acked {
+                    return Err(fail(
+                        next,
+                        format!("damaged frame at byte {}: {}", damage.offset, damage.reason),
+                    ));
+                }
+                return Err(fail(
+                    next - 1,
+                    format!(
+                        "entries {}..={} have no intact checkpoint (damage at byte {}: {}): \
+                         a torn tail that was never acknowledged, or a damaged checkpoint",
+                        v.acked,
+                        next - 1,
+                        damage.offset,
+                        damage.reason
+                    ),
+                ));
+            }
+        };
+        bar.set_position(frame.end());
+        match frame.kind {
+            FrameKind::Entry => {
+                let entry: Entry = codec::decode(&frame.payload)
+                    .map_err(|e| fail(next, format!("entry bytes: {e}")))?;
+                if entry.index != next {
+                    return Err(fail(
+                        next,
+                        format!("entry says it is entry {}", entry.index),
+                    ));
+                }
+                let leaf = merkle::leaf_hash(&frame.payload);
+                v.chunk.push(Pending {
+                    entry,
+                    index: next,
+                    leaf,
+                });
+                if v.chunk.len() == CHUNK {
+                    v.flush_chunk()?;
+                }
+            }
+            FrameKind::Checkpoint => {
+                v.flush_chunk()?;
+                v.checkpoint(&frame.payload)?;
+            }
+        }
+    }
+    v.flush_chunk()?;
+    bar.finish_and_clear();
+    let size = v.frontier.size();
+    if size == 0 {
+        return Err(fail(
+            0,
+            "the log holds no entries, not even a genesis entry".into(),
+        ));
+    }
+    if v.acked != size {
+        return Err(fail(
+            size - 1,
+            format!(
+                "entries {}..={} have no checkpoint: a torn tail that was never acknowledged",
+                v.acked,
+                size - 1
+            ),
+        ));
+    }
+    let info = v
+        .info
+        .clone()
+        .ok_or_else(|| fail(0, "no genesis entry".into()))?;
+    let latest = v
+        .latest
+        .clone()
+        .ok_or_else(|| fail(0, "no checkpoint".into()))?;
+    let note = latest
+        .note(&info.origin, &info.log_key)
+        .map_err(|e| fail(size - 1, e.to_string()))?;
+    let vk = info
+        .log_key
+        .verifying_key()
+        .map_err(|e| fail(0, e.to_string()))?;
+    Ok(VerifyReport {
+        entries: size,
+        checkpoints: v.checkpoints,
+        root: v.frontier.root(),
+        origin: info.origin.clone(),
+        checkpoint: note,
+        log_key: merkle::checkpoint::verifier_key(&info.origin, &vk)
+            .map_err(|e| fail(0, e.to_string()))?,
+    })
+}
+
+impl Verifier {
+    /// Checks signatures of the held entries in parallel, then links,
+    /// rules and tree in order; reports the lowest failing index.
+    fn flush_chunk(&mut self) -> Result<(), VerifyFailure> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        let checks: Vec<SignatureCheck<'_>> = chunk
+            .iter()
+            .map(|p| SignatureCheck {
+                key: &p.entry.signed.key,
+                message: &p.entry.signed.event,
+                signature: &p.entry.signed.signature,
+            })
+            .collect();
+        let bad_signature = verify_many(&checks).first().map(|&i| chunk[i].index);
+        for p in &chunk {
+            if bad_signature == Some(p.index) {
+                return Err(VerifyFailure {
+                    index: p.index,
+                    reason: format!(
+                        "the event's signature does not verify under key {}",
+                        p.entry.signed.key
+                    ),
+                });
+            }
+            self.apply(p)?;
+        }
+        self.chunk = chunk;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    fn apply(&mut self, p: &Pending) -> Result<(), VerifyFailure> {
+        let fail = |reason: String| VerifyFailure {
+            index: p.index,
+            reason,
+        };
+        if p.entry.prev != self.last_hash {
+            return Err(match p.index {
+                0 => fail("the genesis entry must link to 32 zero bytes".into()),
+                i => VerifyFailure {
+                    index: i - 1,
+                    reason: format!(
+                        "its hash {} differs from the link {} in entry {i}",
+                        self.last_hash, p.entry.prev
+                    ),
+                },
+            });
+        }
+        let event: Event =
+            codec::decode(&p.entry.signed.event).map_err(|e| fail(format!("event bytes: {e}")))?;
+        let ctx = Context {
+            index: p.index,
+            record_time: p.entry.record_time,
+        };
+        let changes = rules::apply(&self.state, ctx, &p.entry.signed.key, &event)
+            .map_err(|e| fail(format!("the rules refuse the event: {e}")))?;
+        for value in changes {
+            self.state.put(value);
+        }
+        if p.index == 0 {
+            self.info = self.state.ledger().map_err(|e| fail(e.to_string()))?;
+        }
+        self.frontier.push(p.leaf);
+        self.last_hash = Digest::from_bytes(p.leaf);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), VerifyFailure> {
+        let size = self.frontier.size();
+        let fail = |reason: String| VerifyFailure {
+            index: size.saturating_sub(1),
+            reason,
+        };
+        let record: CheckpointRecord =
+            codec::decode(payload).map_err(|e| fail(format!("checkpoint bytes: {e}")))?;
+        if record.size != size {
+            return Err(fail(format!(
+                "checkpoint claims {} entries, {size} precede it",
+                record.size
+            )));
+        }
+        if record.root.as_bytes() != &self.frontier.root() {
+            return Err(fail(format!(
+                "checkpoint root differs from the root of the first {size} entries"
+            )));
+        }
+        let info = self
+            .info
+            .as_ref()
+            .ok_or_else(|| fail("checkpoint before the genesis entry".into()))?;
+        let cp = Checkpoint::new(&info.origin, size, self.frontier.root())
+            .map_err(|e| fail(e.to_string()))?;
+        let key: &PublicKey = &info.log_key;
+        key.verify_strict(cp.body().as_bytes(), &record.signature)
+            .map_err(|_| fail("checkpoint signature does not verify under the log key".into()))?;
+        self.checkpoints += 1;
+        self.acked = size;
+        self.latest = Some(record);
+        Ok(())
+    }
+}

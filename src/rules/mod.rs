@@ -1,0 +1,171 @@
+//! The rules engine: given the state and a candidate event, the state
+//! changes it makes or the precise rule it breaks.
+//!
+//! Pure code, no I/O: the ledger runs it before accepting an entry, and an
+//! offline verifier runs it again over an export to check that every
+//! accepted entry was allowed. Refusals carry a stable [`RuleCode`].
+
+mod keys;
+
+pub use keys::valid_origin;
+
+use std::fmt;
+
+use crate::crypto::PublicKey;
+use crate::model::{Event, EventBody, StateError, StateValue, StateView, Timestamp};
+
+/// How far ahead of the operator's clock an event's own time may be.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Longest accepted free-text field (names, reasons), in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;
+
+/// Where the candidate entry would go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// Index the entry would get.
+    pub index: u64,
+    /// The operator's record time for the entry.
+    pub record_time: Timestamp,
+}
+
+/// A stable, machine-readable name for each rule. The strings are part of
+/// the API: clients match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleCode {
+    GenesisMissing,
+    GenesisNotFirst,
+    GenesisInvalid,
+    WrongLedger,
+    EventTimeInFuture,
+    KeyUnknown,
+    KeyNotSigners,
+    KeyNotValid,
+    KeyInvalid,
+    KeyWeak,
+    KeyInUse,
+    LastOperatorKey,
+    SignerUnknown,
+    NotAuthorized,
+    ParticipantExists,
+    ParticipantUnknown,
+    InvalidField,
+}
+
+impl RuleCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleCode::GenesisMissing => "GENESIS_MISSING",
+            RuleCode::GenesisNotFirst => "GENESIS_NOT_FIRST",
+            RuleCode::GenesisInvalid => "GENESIS_INVALID",
+            RuleCode::WrongLedger => "WRONG_LEDGER",
+            RuleCode::EventTimeInFuture => "EVENT_TIME_IN_FUTURE",
+            RuleCode::KeyUnknown => "KEY_UNKNOWN",
+            RuleCode::KeyNotSigners => "KEY_NOT_SIGNERS",
+            RuleCode::KeyNotValid => "KEY_NOT_VALID",
+            RuleCode::KeyInvalid => "KEY_INVALID",
+            RuleCode::KeyWeak => "KEY_WEAK",
+            RuleCode::KeyInUse => "KEY_IN_USE",
+            RuleCode::LastOperatorKey => "LAST_OPERATOR_KEY",
+            RuleCode::SignerUnknown => "SIGNER_UNKNOWN",
+            RuleCode::NotAuthorized => "NOT_AUTHORIZED",
+            RuleCode::ParticipantExists => "PARTICIPANT_EXISTS",
+            RuleCode::ParticipantUnknown => "PARTICIPANT_UNKNOWN",
+            RuleCode::InvalidField => "INVALID_FIELD",
+        }
+    }
+}
+
+impl fmt::Display for RuleCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event the rules refuse, with the rule and a sentence saying why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    pub code: RuleCode,
+    pub message: String,
+}
+
+/// Why the engine gave no answer: a refusal, or unreadable state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+pub(crate) fn refuse<T>(code: RuleCode, message: impl Into<String>) -> Result<T, RuleError> {
+    Err(RuleError::Refused(Refusal {
+        code,
+        message: message.into(),
+    }))
+}
+
+pub(crate) fn check_text(field: &str, value: &str) -> Result<(), RuleError> {
+    if value.trim().is_empty() || value.len() > MAX_TEXT_LEN {
+        return refuse(
+            RuleCode::InvalidField,
+            format!("{field} must be non-empty and at most {MAX_TEXT_LEN} bytes"),
+        );
+    }
+    Ok(())
+}
+
+/// Checks `event`, signed with `key` (whose signature the caller has already
+/// verified), against the state, and returns the values it changes.
+pub fn apply<V: StateView>(
+    state: &V,
+    ctx: Context,
+    key: &PublicKey,
+    event: &Event,
+) -> Result<Vec<StateValue>, RuleError> {
+    if ctx.index == 0 {
+        return match &event.body {
+            EventBody::Genesis(genesis) => keys::genesis(ctx, key, event, genesis),
+            other => refuse(
+                RuleCode::GenesisMissing,
+                format!("entry 0 must be a genesis event, not {}", other.type_name()),
+            ),
+        };
+    }
+    let Some(ledger) = state.ledger()? else {
+        return refuse(RuleCode::GenesisMissing, "the ledger has no genesis entry");
+    };
+    if event.ledger != ledger.origin {
+        return refuse(
+            RuleCode::WrongLedger,
+            format!(
+                "event is for ledger {:?}, this is {:?}",
+                event.ledger, ledger.origin
+            ),
+        );
+    }
+    if event.time > ctx.record_time.saturating_add_millis(MAX_CLOCK_SKEW_MS) {
+        return refuse(
+            RuleCode::EventTimeInFuture,
+            format!(
+                "event time {} is after the ledger's time {}",
+                event.time, ctx.record_time
+            ),
+        );
+    }
+    let signer = keys::check_signer(state, ctx, key, event)?;
+    match &event.body {
+        EventBody::Genesis(_) => refuse(
+            RuleCode::GenesisNotFirst,
+            format!(
+                "a genesis event can only be entry 0, not entry {}",
+                ctx.index
+            ),
+        ),
+        EventBody::RegisterParticipant(r) => keys::register(state, ctx, &signer, r),
+        EventBody::AddKey(a) => keys::add_key(state, ctx, &signer, a),
+        EventBody::RotateKey(r) => keys::rotate_key(state, ctx, &signer, &ledger, r),
+        EventBody::RevokeKey(r) => keys::revoke_key(state, ctx, &signer, &ledger, r),
+    }
+}

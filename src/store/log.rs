@@ -1,0 +1,335 @@
+//! The log file: the durable copy of the truth.
+//!
+//! Layout (see `schemas/ENCODING.md`): a 16-byte header, then frames. A
+//! frame is `magic "OTLF" | kind u8 | len u32 LE | crc32 u32 LE | payload`,
+//! where the CRC-32 (IEEE) covers kind, len and payload. Kind 1 carries an
+//! entry's canonical bytes; kind 2 a checkpoint record. The writer appends
+//! each committed batch as its entry frames followed by one checkpoint
+//! frame, in a single write, then `fdatasync`s before acknowledging. So a
+//! batch is acknowledged only if its checkpoint frame is on disk, and only
+//! the final batch can be incomplete after a crash.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// First bytes of every log file: name and format version 1.
+pub const LOG_HEADER: [u8; 16] = *b"ORETRAIL-LOG\0\0\0\x01";
+/// First bytes of every frame.
+pub const FRAME_MAGIC: [u8; 4] = *b"OTLF";
+/// Bytes of frame header before the payload.
+pub const FRAME_HEADER_LEN: usize = 13;
+/// Largest payload a frame may carry.
+pub const MAX_FRAME_PAYLOAD: u32 = crate::codec::MAX_ENCODED_LEN as u32;
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Entry,
+    Checkpoint,
+}
+
+impl FrameKind {
+    fn byte(self) -> u8 {
+        match self {
+            FrameKind::Entry => 1,
+            FrameKind::Checkpoint => 2,
+        }
+    }
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(FrameKind::Entry),
+            2 => Some(FrameKind::Checkpoint),
+            _ => None,
+        }
+    }
+}
+
+/// Appends one frame to `out`.
+pub fn encode_frame(kind: FrameKind, payload: &[u8], out: &mut Vec<u8>) {
+    let len = u32::try_from(payload.len()).expect("payloads are bounded by the codec limit");
+    out.extend_from_slice(&FRAME_MAGIC);
+    out.push(kind.byte());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&frame_crc(kind.byte(), len, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+fn frame_crc(kind: u8, len: u32, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(&len.to_le_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+/// A frame read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Byte offset of the frame's first byte.
+    pub offset: u64,
+    pub kind: FrameKind,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// Offset just past this frame.
+    pub fn end(&self) -> u64 {
+        self.offset + (FRAME_HEADER_LEN + self.payload.len()) as u64
+    }
+    /// Offset of the payload.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + FRAME_HEADER_LEN as u64
+    }
+}
+
+/// Why the bytes at some offset are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// Reads frames one after another from a byte stream.
+pub struct FrameReader<R: Read> {
+    reader: R,
+    offset: u64,
+    file_len: u64,
+}
+
+impl<R: Read> FrameReader<R> {
+    /// `reader` must be positioned just after the header.
+    pub fn new(reader: R, file_len: u64) -> Self {
+        Self {
+            reader,
+            offset: LOG_HEADER.len() as u64,
+            file_len,
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next frame, `Ok(None)` at a clean end, or the damage found.
+    pub fn next_frame(&mut self) -> io::Result<Result<Option<Frame>, Damage>> {
+        let offset = self.offset;
+        let remaining = self.file_len.saturating_sub(offset);
+        if remaining == 0 {
+            return Ok(Ok(None));
+        }
+        let damage = |reason: String| Ok(Err(Damage { offset, reason }));
+        if remaining < FRAME_HEADER_LEN as u64 {
+            return damage(format!(
+                "{remaining} bytes at the end are too short for a frame header"
+            ));
+        }
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        self.reader.read_exact(&mut header)?;
+        if header[..4] != FRAME_MAGIC {
+            return damage("frame magic is missing".into());
+        }
+        let Some(kind) = FrameKind::from_byte(header[4]) else {
+            return damage(format!("unknown frame kind {}", header[4]));
+        };
+        let len = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
+        let crc = u32::from_le_bytes([header[9], header[10], header[11], header[12]]);
+        if len > MAX_FRAME_PAYLOAD {
+            return damage(format!("frame length {len} exceeds the limit"));
+        }
+        if u64::from(len) > remaining - FRAME_HEADER_LEN as u64 {
+            return damage(format!(
+                "frame of {len} bytes runs past the end of the file"
+            ));
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.reader.read_exact(&mut payload)?;
+        if frame_crc(header[4], len, &payload) != crc {
+            return damage("frame checksum does not match".into());
+        }
+        self.offset += (FRAME_HEADER_LEN + payload.len()) as u64;
+        Ok(Ok(Some(Frame {
+            offset,
+            kind,
+            payload,
+        })))
+    }
+}
+
+/// Whether any intact frame starts after `offset` in `file`. Used to tell a
+/// torn tail (nothing intact follows) from damage inside the log.
+pub fn intact_frame_after(file: &File, offset: u64, file_len: u64) -> io::Result<bool> {
+    let start = offset + 1;
+    if start >= file_len {
+        return Ok(false);
+    }
+    let mut rest = vec![0u8; (file_len - start) as usize];
+    file.read_exact_at(&mut rest, start)?;
+    for at in memchr_all(&rest, FRAME_MAGIC[0]) {
+        let candidate = &rest[at..];
+        if candidate.len() < FRAME_HEADER_LEN || candidate[..4] != FRAME_MAGIC {
+            continue;
+        }
+        let Some(_) = FrameKind::from_byte(candidate[4]) else {
+            continue;
+        };
+        let len =
+            u32::from_le_bytes([candidate[5], candidate[6], candidate[7], candidate[8]]) as usize;
+        let crc = u32::from_le_bytes([candidate[9], candidate[10], candidate[11], candidate[12]]);
+        if let Some(payload) = candidate.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+            && frame_crc(candidate[4], len as u32, payload) == crc
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn memchr_all(haystack: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
+    haystack
+        .iter()
+        .enumerate()
+        .filter(move |(_, b)| **b == needle)
+        .map(|(i, _)| i)
+}
+
+/// Checks the header of an open log file.
+pub fn check_header(file: &File) -> Result<(), String> {
+    let mut header = [0u8; LOG_HEADER.len()];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|_| "the file is shorter than the 16-byte log header".to_string())?;
+    if header[..12] != LOG_HEADER[..12] {
+        return Err("the file does not start with the oretrail log header".into());
+    }
+    if header != LOG_HEADER {
+        return Err(format!(
+            "log format version {} is not supported",
+            header[15]
+        ));
+    }
+    Ok(())
+}
+
+/// The writer's handle on the log: positional appends and data syncs.
+pub struct LogWriter {
+    file: File,
+    path: PathBuf,
+    end: u64,
+}
+
+impl LogWriter {
+    /// Creates a new log with its header, failing if one exists.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        file.write_all_at(&LOG_HEADER, 0)?;
+        file.sync_all()?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            end: LOG_HEADER.len() as u64,
+        })
+    }
+
+    /// Opens an existing log for appending at `end`, cutting anything after
+    /// it (a torn tail the caller has decided to drop).
+    pub fn open_at(path: &Path, end: u64) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        if file.metadata()?.len() != end {
+            file.set_len(end)?;
+            file.sync_all()?;
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            end,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Writes `bytes` at the end and makes them durable.
+    pub fn append_durable(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, self.end)?;
+        self.file.sync_data()?;
+        self.end += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// Read-only positional access for readers; never blocks the writer.
+#[derive(Debug)]
+pub struct LogReader {
+    file: File,
+}
+
+impl LogReader {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+        })
+    }
+
+    /// Reads `len` payload bytes at `offset`, re-checking the frame CRC.
+    pub fn read_payload(&self, frame_offset: u64, len: u32) -> io::Result<Result<Vec<u8>, Damage>> {
+        let mut buf = vec![0u8; FRAME_HEADER_LEN + len as usize];
+        self.file.read_exact_at(&mut buf, frame_offset)?;
+        let stored_len = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]);
+        let crc = u32::from_le_bytes([buf[9], buf[10], buf[11], buf[12]]);
+        if buf[..4] != FRAME_MAGIC
+            || stored_len != len
+            || frame_crc(buf[4], len, &buf[FRAME_HEADER_LEN..]) != crc
+        {
+            return Ok(Err(Damage {
+                offset: frame_offset,
+                reason: "frame does not match its index entry or checksum".into(),
+            }));
+        }
+        buf.drain(..FRAME_HEADER_LEN);
+        Ok(Ok(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_damage_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::create(&path).unwrap();
+        let mut buf = Vec::new();
+        encode_frame(FrameKind::Entry, b"hello", &mut buf);
+        encode_frame(FrameKind::Checkpoint, b"cp", &mut buf);
+        w.append_durable(&buf).unwrap();
+        let file = File::open(&path).unwrap();
+        check_header(&file).unwrap();
+        let len = file.metadata().unwrap().len();
+        let mut r = FrameReader::new(std::io::BufReader::new(&file), len);
+        std::io::Seek::seek(&mut r.reader, std::io::SeekFrom::Start(16)).unwrap();
+        let a = r.next_frame().unwrap().unwrap().unwrap();
+        assert_eq!(
+            (a.kind, a.payload.as_slice(), a.offset),
+            (FrameKind::Entry, b"hello".as_slice(), 16)
+        );
+        let b = r.next_frame().unwrap().unwrap().unwrap();
+        assert_eq!(b.kind, FrameKind::Checkpoint);
+        assert_eq!(r.next_frame().unwrap(), Ok(None));
+        assert!(intact_frame_after(&file, 15, len).unwrap());
+        assert!(!intact_frame_after(&file, b.offset, len).unwrap());
+    }
+}
