@@ -9,4 +9,5 @@ pub mod merkle;
 pub mod model;
 pub mod progress;
 pub mod rules;
+pub mod signer;
 pub mod store;

@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Canonical, CodecError};
-use crate::crypto::{Digest, KeyFileError, PublicKey, SecretKey, Signature};
+use crate::crypto::{Digest, KeyFileError, PublicKey, Signature};
 use crate::merkle::{self, Hash, checkpoint::Checkpoint};
 use crate::model::{
     CountryCode, Entry, Event, EventBody, Genesis, LedgerInfo, ParticipantId, SignedEvent,
@@ -416,16 +416,6 @@ pub struct GenesisParams {
     pub operator: ParticipantId,
     pub operator_name: String,
     pub operator_country: CountryCode,
-}
-
-/// Builds and signs an event with `key`.
-pub fn sign_event(event: &Event, key: &SecretKey) -> Result<SignedEvent, CodecError> {
-    let bytes = codec::encode(event)?;
-    Ok(SignedEvent {
-        key: key.public(),
-        signature: key.sign(&bytes),
-        event: bytes,
-    })
 }
 
 pub(crate) fn genesis_event(

@@ -14,13 +14,14 @@ use arc_swap::ArcSwap;
 use super::writer::{Writer, stage_entry};
 use super::{
     CheckpointRecord, GenesisParams, Head, INDEX_DIR, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger,
-    LedgerError, OPERATOR_KEY_FILE, Options, genesis_event, sign_event,
+    LedgerError, OPERATOR_KEY_FILE, Options, genesis_event,
 };
 use crate::codec;
 use crate::crypto::{Digest, SecretKey, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier};
 use crate::model::{Entry, Event, MemoryState, Overlay, StateView};
 use crate::rules::{self, Context};
+use crate::signer::sign_event;
 use crate::store::log::{FrameReader, check_header, intact_frame_after};
 use crate::store::{Damage, EntryLocation, FrameKind, Index, IndexBatch, LogReader, LogWriter};
 

@@ -65,6 +65,12 @@ pub enum VerifyError {
         /// Number of hashes supplied.
         actual: usize,
     },
+    /// A root hash that is not a 32-byte SHA-256 digest.
+    #[error("a root hash must be 32 bytes, not {len}")]
+    RootLength {
+        /// Length of the root supplied.
+        len: usize,
+    },
     /// The inclusion proof leads to a different root than the one expected.
     #[error("the inclusion proof does not lead to the expected root hash")]
     RootMismatch,
@@ -315,8 +321,8 @@ pub fn verify_inclusion(
 pub fn verify_consistency(
     first: u64,
     second: u64,
-    first_root: &Hash,
-    second_root: &Hash,
+    first_root: &[u8],
+    second_root: &[u8],
     proof: &[Hash],
 ) -> Result<(), VerifyError> {
     if first == 0 || first > second {
@@ -334,6 +340,17 @@ pub fn verify_consistency(
         }
         return Ok(());
     }
+    // Past the equal-size case the roots enter hash computations, so they
+    // must be SHA-256 digests. (With equal sizes RFC 9162 only compares
+    // them, as opaque values, which is what the reference vectors expect.)
+    let first_root: &Hash = first_root.try_into().map_err(|_| VerifyError::RootLength {
+        len: first_root.len(),
+    })?;
+    let second_root: &Hash = second_root
+        .try_into()
+        .map_err(|_| VerifyError::RootLength {
+            len: second_root.len(),
+        })?;
 
     // Step 3 comes before steps 1 and 2 here only so the length can be
     // checked up front; it does not depend on the proof.

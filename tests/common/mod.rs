@@ -1,0 +1,124 @@
+//! Shared fixtures for the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oretrail::crypto::SecretKey;
+use oretrail::ledger::{GenesisParams, Ledger, OPERATOR_KEY_FILE, Options};
+use oretrail::model::{
+    CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, Timestamp,
+};
+use oretrail::signer::Signer;
+
+pub const ORIGIN: &str = "test.oretrail.example/ledger";
+/// 2026-01-01T00:00:00Z.
+pub const START_MS: u64 = 1_767_225_600_000;
+
+/// A simulated clock the test moves by hand.
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(START_MS)))
+    }
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    pub fn options(&self) -> Options {
+        let c = self.0.clone();
+        Options {
+            clock: Arc::new(move || Timestamp::from_millis(c.load(Ordering::SeqCst))),
+            ..Options::default()
+        }
+    }
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ledger: Option<Ledger>,
+    pub clock: TestClock,
+    pub operator: Signer,
+}
+
+pub fn pid(id: &str) -> ParticipantId {
+    ParticipantId::new(id).unwrap()
+}
+
+/// A deterministic key from a small number.
+pub fn key(n: u32) -> SecretKey {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    seed[31] = 0x5a;
+    SecretKey::from_seed(&seed)
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new();
+        let ledger = Ledger::create(dir.path(), genesis(), clock.options()).unwrap();
+        let operator_key =
+            SecretKey::read_file(&dir.path().join("keys").join(OPERATOR_KEY_FILE)).unwrap();
+        let operator = Signer::with_first_nonce(ORIGIN, pid("operator"), operator_key, 1);
+        Self {
+            dir,
+            ledger: Some(ledger),
+            clock,
+            operator,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        self.ledger.as_ref().unwrap()
+    }
+
+    pub fn close(&mut self) {
+        if let Some(l) = self.ledger.take() {
+            l.close().unwrap();
+        }
+    }
+
+    pub fn reopen(&mut self) {
+        self.close();
+        self.ledger = Some(Ledger::open(self.dir.path(), self.clock.options()).unwrap());
+    }
+
+    /// Registers a participant with one deterministic key; returns its signer.
+    pub fn register(&mut self, id: &str, n: u32, roles: Vec<Role>) -> Signer {
+        let k = key(n);
+        let body = EventBody::RegisterParticipant(Registration {
+            participant: pid(id),
+            legal_name: format!("{id} Ltd"),
+            country: CountryCode::new("ZM").unwrap(),
+            kinds: vec![ParticipantKind::Trader],
+            roles,
+            keys: vec![k.public()],
+        });
+        let signed = self.operator.sign(self.clock.now(), body).unwrap();
+        self.ledger().append(signed).unwrap();
+        Signer::with_first_nonce(ORIGIN, pid(id), k, 1)
+    }
+}
+
+pub fn genesis() -> GenesisParams {
+    GenesisParams {
+        origin: ORIGIN.into(),
+        operator: pid("operator"),
+        operator_name: "Test Operator AG".into(),
+        operator_country: CountryCode::new("CH").unwrap(),
+    }
+}

@@ -1,0 +1,452 @@
+//! The append pipeline, key rules, replays, proofs, recovery and rebuild.
+
+mod common;
+
+use common::{Fixture, key, pid};
+use oretrail::codec;
+use oretrail::crypto::Signature;
+use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log};
+use oretrail::merkle::{self, leaf_hash};
+use oretrail::model::{EventBody, KeyAdded, KeyRevoked, KeyRotated, Registration, Role, StateView};
+use oretrail::rules::RuleCode;
+
+fn refused_code(result: Result<oretrail::ledger::Receipt, AppendError>) -> RuleCode {
+    match result {
+        Err(AppendError::Refused(r)) => r.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn genesis_names_the_log_key_and_operator() {
+    let f = Fixture::new();
+    let l = f.ledger();
+    assert_eq!(l.size(), 1);
+    let info = l.info().unwrap();
+    assert_eq!(info.origin, common::ORIGIN);
+    assert_eq!(info.operator, pid("operator"));
+    let (entry, bytes) = l.entry(0).unwrap();
+    assert_eq!(entry.prev.as_bytes(), &[0u8; 32]);
+    assert_eq!(l.root(), leaf_hash(&bytes));
+    let line = l.log_key_line().unwrap();
+    assert!(line.starts_with(&format!("{}+", common::ORIGIN)), "{line}");
+}
+
+#[test]
+fn appends_link_entries_and_receipts_carry_a_checkpoint() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let k2 = key(2);
+    let body = EventBody::AddKey(KeyAdded {
+        participant: pid("trader.a"),
+        key: k2.public(),
+    });
+    let receipt = f
+        .ledger()
+        .append(a.sign(f.clock.now(), body).unwrap())
+        .unwrap();
+    assert_eq!(receipt.index, 2);
+    assert_eq!(receipt.tree_size, 3);
+    assert!(!receipt.replay);
+    let (e1, b1) = f.ledger().entry(1).unwrap();
+    let (e2, b2) = f.ledger().entry(2).unwrap();
+    assert_eq!(e2.prev.as_bytes(), &leaf_hash(&b1));
+    assert_eq!(receipt.entry_hash.as_bytes(), &leaf_hash(&b2));
+    assert!(e1.record_time <= e2.record_time);
+    // The receipt's checkpoint opens under the log key and covers the entry.
+    let verifier =
+        merkle::checkpoint::parse_verifier_key(&f.ledger().log_key_line().unwrap()).unwrap();
+    let cp = merkle::checkpoint::open(&receipt.checkpoint, &verifier).unwrap();
+    assert_eq!(cp.size(), 3);
+    let proof = f.ledger().inclusion_proof(2, 3).unwrap();
+    merkle::verify_inclusion(&leaf_hash(&b2), 2, 3, &proof, cp.root()).unwrap();
+}
+
+#[test]
+fn a_replayed_event_returns_the_original_entry() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let signed = a
+        .sign(
+            f.clock.now(),
+            EventBody::AddKey(KeyAdded {
+                participant: pid("trader.a"),
+                key: key(2).public(),
+            }),
+        )
+        .unwrap();
+    let first = f.ledger().append(signed.clone()).unwrap();
+    let again = f.ledger().append(signed.clone()).unwrap();
+    assert!(again.replay);
+    assert_eq!(
+        (again.index, again.entry_hash),
+        (first.index, first.entry_hash)
+    );
+    assert_eq!(f.ledger().size(), 3);
+    // Also within one batch: submit both before either commits.
+    let signed = a
+        .sign(
+            f.clock.now(),
+            EventBody::AddKey(KeyAdded {
+                participant: pid("trader.a"),
+                key: key(3).public(),
+            }),
+        )
+        .unwrap();
+    let p1 = f.ledger().submit(signed.clone()).unwrap();
+    let p2 = f.ledger().submit(signed).unwrap();
+    let (r1, r2) = (p1.wait().unwrap(), p2.wait().unwrap());
+    assert_eq!(r1.index, r2.index);
+    assert!(
+        !r1.replay && r2.replay,
+        "the first is the original, the second its replay"
+    );
+    assert_eq!(f.ledger().size(), 4);
+    // And after reopening, from the index.
+    f.reopen();
+    let again = f.ledger().append(
+        a.sign(
+            f.clock.now(),
+            EventBody::AddKey(KeyAdded {
+                participant: pid("trader.a"),
+                key: key(2).public(),
+            }),
+        )
+        .unwrap(),
+    );
+    assert_eq!(refused_code(again), RuleCode::KeyInUse);
+}
+
+#[test]
+fn keys_are_valid_only_inside_their_window() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let old = key(1);
+    let new = key(2);
+    f.clock.advance(1000);
+    let rotate = EventBody::RotateKey(KeyRotated {
+        participant: pid("trader.a"),
+        old: old.public(),
+        new: new.public(),
+    });
+    f.ledger()
+        .append(a.sign(f.clock.now(), rotate).unwrap())
+        .unwrap();
+    f.clock.advance(1000);
+    // The old key is no longer valid.
+    let body = EventBody::AddKey(KeyAdded {
+        participant: pid("trader.a"),
+        key: key(3).public(),
+    });
+    let size = f.ledger().size();
+    assert_eq!(
+        refused_code(
+            f.ledger()
+                .append(a.sign(f.clock.now(), body.clone()).unwrap())
+        ),
+        RuleCode::KeyNotValid
+    );
+    assert_eq!(f.ledger().size(), size, "a refusal changes nothing");
+    // The new one is.
+    a.set_key(new);
+    f.ledger()
+        .append(a.sign(f.clock.now(), body).unwrap())
+        .unwrap();
+    // Revoke key 3 (by the operator); then it cannot sign.
+    let revoke = EventBody::RevokeKey(KeyRevoked {
+        participant: pid("trader.a"),
+        key: key(3).public(),
+        reason: "lost laptop".into(),
+    });
+    {
+        let s = f.operator.sign(f.clock.now(), revoke).unwrap();
+        f.ledger().append(s)
+    }
+    .unwrap();
+    a.set_key(key(3));
+    let body = EventBody::AddKey(KeyAdded {
+        participant: pid("trader.a"),
+        key: key(4).public(),
+    });
+    assert_eq!(
+        refused_code(f.ledger().append(a.sign(f.clock.now(), body).unwrap())),
+        RuleCode::KeyNotValid
+    );
+    let rec = f.ledger().state().key(&key(3).public()).unwrap().unwrap();
+    assert!(rec.valid_until.is_some());
+}
+
+#[test]
+fn key_and_registration_rules_refuse_with_stable_codes() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let now = f.clock.now();
+    let reg = |id: &str, k: oretrail::crypto::PublicKey| {
+        EventBody::RegisterParticipant(Registration {
+            participant: pid(id),
+            legal_name: "X".into(),
+            country: oretrail::model::CountryCode::new("PE").unwrap(),
+            kinds: vec![oretrail::model::ParticipantKind::Mine],
+            roles: vec![Role::Producer],
+            keys: vec![k],
+        })
+    };
+    // Only operators register.
+    assert_eq!(
+        refused_code(
+            f.ledger()
+                .append(a.sign(now, reg("mine.x", key(9).public())).unwrap())
+        ),
+        RuleCode::NotAuthorized
+    );
+    // A weak key is refused at registration.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = oretrail::crypto::PublicKey::from_bytes(identity);
+    assert_eq!(
+        refused_code({
+            let s = f.operator.sign(now, reg("mine.x", weak)).unwrap();
+            f.ledger().append(s)
+        }),
+        RuleCode::KeyWeak
+    );
+    // A key already on the ledger is refused.
+    assert_eq!(
+        refused_code({
+            let s = f
+                .operator
+                .sign(now, reg("mine.x", key(1).public()))
+                .unwrap();
+            f.ledger().append(s)
+        }),
+        RuleCode::KeyInUse
+    );
+    // A participant cannot be registered twice.
+    assert_eq!(
+        refused_code({
+            let s = f
+                .operator
+                .sign(now, reg("trader.a", key(8).public()))
+                .unwrap();
+            f.ledger().append(s)
+        }),
+        RuleCode::ParticipantExists
+    );
+    // An unregistered key cannot sign.
+    let mut stranger =
+        oretrail::signer::Signer::with_first_nonce(common::ORIGIN, pid("trader.a"), key(77), 1);
+    assert_eq!(
+        refused_code(
+            f.ledger()
+                .append(stranger.sign(now, reg("mine.y", key(10).public())).unwrap())
+        ),
+        RuleCode::KeyUnknown
+    );
+    // A key used for another participant's name.
+    let mut impostor =
+        oretrail::signer::Signer::with_first_nonce(common::ORIGIN, pid("operator"), key(1), 1);
+    assert_eq!(
+        refused_code(
+            f.ledger()
+                .append(impostor.sign(now, reg("mine.y", key(10).public())).unwrap())
+        ),
+        RuleCode::KeyNotSigners
+    );
+    // Events for another ledger and from the future.
+    let mut other =
+        oretrail::signer::Signer::with_first_nonce("other.example/log", pid("trader.a"), key(1), 1);
+    let body = EventBody::AddKey(KeyAdded {
+        participant: pid("trader.a"),
+        key: key(11).public(),
+    });
+    assert_eq!(
+        refused_code(f.ledger().append(other.sign(now, body.clone()).unwrap())),
+        RuleCode::WrongLedger
+    );
+    let future = now.saturating_add_millis(oretrail::rules::MAX_CLOCK_SKEW_MS + 1);
+    assert_eq!(
+        refused_code(f.ledger().append(a.sign(future, body).unwrap())),
+        RuleCode::EventTimeInFuture
+    );
+    // The operator's last key cannot be revoked.
+    let op_key = f.operator.key().public();
+    let revoke = EventBody::RevokeKey(KeyRevoked {
+        participant: pid("operator"),
+        key: op_key,
+        reason: "test".into(),
+    });
+    assert_eq!(
+        refused_code({
+            let s = f.operator.sign(now, revoke).unwrap();
+            f.ledger().append(s)
+        }),
+        RuleCode::LastOperatorKey
+    );
+    assert_eq!(f.ledger().size(), 2, "no refusal added an entry");
+    verify_log(&f.log_path(), false).unwrap();
+}
+
+#[test]
+fn bad_signatures_and_non_canonical_bytes_are_refused_before_sequencing() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let body = EventBody::AddKey(KeyAdded {
+        participant: pid("trader.a"),
+        key: key(2).public(),
+    });
+    let mut signed = a.sign(f.clock.now(), body).unwrap();
+    let mut bad = signed.clone();
+    let mut sig = *bad.signature.as_bytes();
+    sig[3] ^= 1;
+    bad.signature = Signature::from_bytes(sig);
+    assert!(matches!(
+        f.ledger().append(bad),
+        Err(AppendError::BadSignature(_))
+    ));
+    signed.event.push(0);
+    signed.signature = a.key().sign(&signed.event);
+    match f.ledger().append(signed) {
+        Err(AppendError::Malformed(codec::CodecError::TrailingBytes { trailing: 1, .. })) => {}
+        other => panic!("expected trailing-bytes refusal, got {other:?}"),
+    }
+    assert_eq!(f.ledger().size(), 2);
+}
+
+#[test]
+fn state_and_root_survive_reopen_and_index_rebuild() {
+    let mut f = Fixture::new();
+    for i in 0..20u32 {
+        f.register(&format!("p{i}"), 100 + i, vec![Role::Custodian]);
+    }
+    let root = f.ledger().root();
+    let size = f.ledger().size();
+    let cp = f.ledger().checkpoint();
+    f.reopen();
+    assert_eq!((f.ledger().root(), f.ledger().size()), (root, size));
+    f.close();
+    std::fs::remove_dir_all(f.path().join("index")).unwrap();
+    f.reopen();
+    assert_eq!((f.ledger().root(), f.ledger().size()), (root, size));
+    assert_eq!(f.ledger().checkpoint(), cp);
+    let p7 = f.ledger().state().participant(&pid("p7")).unwrap().unwrap();
+    assert_eq!(p7.keys, vec![key(107).public()]);
+    assert_eq!(f.ledger().root_at(5).unwrap(), {
+        let leaves: Vec<_> = (0..5)
+            .map(|i| leaf_hash(&f.ledger().entry(i).unwrap().1))
+            .collect();
+        merkle::MemoryNodes::from_leaves(leaves).root()
+    });
+    // Appends continue where they left off.
+    f.register("after", 999, vec![Role::Custodian]);
+    assert_eq!(f.ledger().size(), size + 1);
+    verify_log(&f.log_path(), false).unwrap();
+}
+
+#[test]
+fn an_unreadable_index_is_moved_aside_and_rebuilt() {
+    let mut f = Fixture::new();
+    f.register("p1", 1, vec![Role::Custodian]);
+    let root = f.ledger().root();
+    f.close();
+    // Replace the index with garbage files.
+    let index = f.path().join("index");
+    std::fs::remove_dir_all(&index).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    std::fs::write(index.join("conf"), b"not a sled config").unwrap();
+    std::fs::write(index.join("db"), vec![0xA5u8; 4096]).unwrap();
+    f.reopen();
+    assert_eq!(f.ledger().root(), root);
+    let kept = std::fs::read_dir(f.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"));
+    assert!(kept, "the unreadable index is kept for inspection");
+}
+
+#[test]
+fn proofs_between_any_past_sizes_verify() {
+    let mut f = Fixture::new();
+    for i in 0..40u32 {
+        f.register(&format!("p{i}"), 200 + i, vec![Role::Custodian]);
+    }
+    let l = f.ledger();
+    let n = l.size();
+    let leaves: Vec<_> = (0..n).map(|i| leaf_hash(&l.entry(i).unwrap().1)).collect();
+    for size in 1..=n {
+        let root = l.root_at(size).unwrap();
+        for i in (0..size).step_by(3) {
+            let proof = l.inclusion_proof(i, size).unwrap();
+            merkle::verify_inclusion(&leaves[i as usize], i, size, &proof, &root).unwrap();
+        }
+        for first in (1..=size).step_by(4) {
+            let proof = l.consistency_proof(first, size).unwrap();
+            merkle::verify_consistency(first, size, &l.root_at(first).unwrap(), &root, &proof)
+                .unwrap();
+        }
+    }
+    assert!(matches!(
+        l.inclusion_proof(0, n + 1),
+        Err(LedgerError::Invalid(_))
+    ));
+    assert!(matches!(l.entry(n), Err(LedgerError::NoSuchEntry { .. })));
+}
+
+#[test]
+fn opening_bad_data_folders_gives_clear_errors() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = Ledger::open(empty.path(), Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, LedgerError::NotALedger(_)), "{err}");
+
+    let mut f = Fixture::new();
+    f.register("p1", 1, vec![Role::Custodian]);
+    f.close();
+    // A log whose header is wrong.
+    let log = f.log_path();
+    let good = std::fs::read(&log).unwrap();
+    let mut bad = good.clone();
+    bad[0] = b'X';
+    std::fs::write(&log, &bad).unwrap();
+    let err = Ledger::open(f.path(), Default::default()).err().unwrap();
+    assert!(
+        matches!(err, LedgerError::Integrity { index: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("header"), "{err}");
+    // A corrupt log key file.
+    std::fs::write(&log, &good).unwrap();
+    let key_path = f.path().join("keys/log.key");
+    let key_text = std::fs::read(&key_path).unwrap();
+    std::fs::write(&key_path, b"oretrail ed25519 secret key v1\npublic zz\n").unwrap();
+    let err = Ledger::open(f.path(), Default::default()).err().unwrap();
+    assert!(err.to_string().contains("log.key"), "{err}");
+    // The wrong log key.
+    std::fs::remove_file(&key_path).unwrap();
+    key(5).write_file(&key_path).unwrap();
+    let err = Ledger::open(f.path(), Default::default()).err().unwrap();
+    assert!(err.to_string().contains("not the log key"), "{err}");
+    std::fs::remove_file(&key_path).unwrap();
+    std::fs::write(&key_path, key_text).unwrap();
+    // A log truncated inside an acknowledged batch (the index knows it).
+    std::fs::write(&log, &good[..good.len() - 30]).unwrap();
+    let err = Ledger::open(f.path(), Default::default()).err().unwrap();
+    assert!(
+        matches!(err, LedgerError::Integrity { index: 1, .. }),
+        "{err}"
+    );
+    // Restored, it opens again.
+    std::fs::write(&log, &good).unwrap();
+    f.reopen();
+    assert_eq!(f.ledger().size(), 2);
+}
+
+#[test]
+fn creating_over_an_existing_ledger_is_refused() {
+    let f = Fixture::new();
+    let err = Ledger::create(f.path(), common::genesis(), Default::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, LedgerError::AlreadyExists(_)), "{err}");
+    assert_eq!(f.ledger().size(), 1);
+}
