@@ -8,6 +8,7 @@
 //! only then answers. Readers use the index and positional reads of the
 //! log; they see an entry only once the head says it is committed.
 
+mod damage;
 mod head;
 mod open;
 mod verify;

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 
 use arc_swap::ArcSwap;
 
+use super::damage::{self, DamageVerdict};
 use super::writer::{Writer, stage_entry};
 use super::{
     CheckpointRecord, GenesisParams, Head, INDEX_DIR, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger,
@@ -22,7 +23,7 @@ use crate::merkle::{self, Frontier};
 use crate::model::{Entry, Event, MemoryState, Overlay, StateView};
 use crate::rules::{self, Context};
 use crate::signer::sign_event;
-use crate::store::log::{FrameReader, check_header, intact_frame_after};
+use crate::store::log::{FrameReader, check_header};
 use crate::store::{Damage, EntryLocation, FrameKind, Index, IndexBatch, LogReader, LogWriter};
 
 pub(super) fn create(
@@ -161,25 +162,35 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
         .metadata()
         .map_err(|e| LedgerError::io(&log_path, e))?
         .len();
-    if let Some(damage) = &scan.damage
-        && intact_frame_after(&file, damage.offset, file_len)
-            .map_err(|e| LedgerError::io(&log_path, e))?
-    {
-        return Err(LedgerError::Integrity {
-            index: scan.entries.len() as u64,
-            reason: format!(
-                "damaged frame at byte {} inside the log: {}",
-                damage.offset, damage.reason
-            ),
-        });
+    if let Some(found) = &scan.damage {
+        let verdict = damage::classify(
+            &file,
+            file_len,
+            found,
+            scan.entries.len() as u64,
+            scan.acked_count,
+        )
+        .map_err(|e| LedgerError::io(&log_path, e))?;
+        if let DamageVerdict::Inside { index, reason } = verdict {
+            return Err(LedgerError::Integrity { index, reason });
+        }
     }
     let mut index = open_index(dir)?;
     let applied = index.applied()?;
     if applied > scan.acked_count {
+        // Name the same entry `verify` would: the last intact entry that
+        // lost its checkpoint, or the first acknowledged one that is gone.
+        let intact = scan.entries.len() as u64;
+        let index = if intact > scan.acked_count {
+            intact - 1
+        } else {
+            scan.acked_count
+        };
         return Err(LedgerError::Integrity {
-            index: scan.acked_count,
+            index,
             reason: format!(
-                "the index shows {applied} acknowledged entries but the log holds only {} intact ones",
+                "the index shows {applied} acknowledged entries but the log holds only {} with an intact \
+                 checkpoint; refusing to cut acknowledged entries",
                 scan.acked_count
             ),
         });

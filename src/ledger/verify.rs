@@ -11,13 +11,14 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use super::CheckpointRecord;
+use super::damage::{self, DamageVerdict};
 use crate::codec;
 use crate::crypto::{Digest, PublicKey, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
 use crate::model::{Entry, Event, LedgerInfo, MemoryState, StateView};
 use crate::rules::{self, Context};
 use crate::store::FrameKind;
-use crate::store::log::{FrameReader, LOG_HEADER, check_header, intact_frame_after};
+use crate::store::log::{FrameReader, LOG_HEADER, check_header};
 
 /// What an intact log holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,28 +92,19 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
             Err(e) => return Err(fail(next, format!("reading the log: {e}"))),
             Ok(Ok(Some(frame))) => frame,
             Ok(Ok(None)) => break,
-            Ok(Err(damage)) => {
+            Ok(Err(found)) => {
                 v.flush_chunk()?;
-                let inside = intact_frame_after(&file, damage.offset, len)
-                    .map_err(|e| fail(next, e.to_string()))?;
-                let next = v.frontier.size();
-                if inside || next == v.acked {
-                    return Err(fail(
-                        next,
-                        format!("damaged frame at byte {}: {}", damage.offset, damage.reason),
-                    ));
-                }
-                return Err(fail(
-                    next - 1,
-                    format!(
-                        "entries {}..={} have no intact checkpoint (damage at byte {}: {}): \
-                         a torn tail that was never acknowledged, or a damaged checkpoint",
-                        v.acked,
-                        next - 1,
-                        damage.offset,
-                        damage.reason
-                    ),
-                ));
+                let entries = v.frontier.size();
+                let verdict = damage::classify(&file, len, &found, entries, v.acked)
+                    .map_err(|e| fail(entries, format!("reading the log: {e}")))?;
+                return Err(match verdict {
+                    DamageVerdict::Inside { index, reason } => fail(index, reason),
+                    DamageVerdict::TornTail {
+                        acked,
+                        entries,
+                        reason,
+                    } => torn_tail(acked, entries, &reason),
+                });
             }
         };
         bar.set_position(frame.end());
@@ -152,13 +144,10 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
         ));
     }
     if v.acked != size {
-        return Err(fail(
-            size - 1,
-            format!(
-                "entries {}..={} have no checkpoint: a torn tail that was never acknowledged",
-                v.acked,
-                size - 1
-            ),
+        return Err(torn_tail(
+            v.acked,
+            size,
+            "the log ends without a checkpoint",
         ));
     }
     let info = v
@@ -185,6 +174,29 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
         log_key: merkle::checkpoint::verifier_key(&info.origin, &vk)
             .map_err(|e| fail(0, e.to_string()))?,
     })
+}
+
+/// A final batch without an intact checkpoint: never acknowledged, unless
+/// its checkpoint frame was damaged. Opening the ledger cuts it (keeping
+/// the bytes beside the log) unless the index shows it was acknowledged.
+fn torn_tail(acked: u64, entries: u64, reason: &str) -> VerifyFailure {
+    if entries > acked {
+        VerifyFailure {
+            index: entries - 1,
+            reason: format!(
+                "entries {acked}..={} have no intact checkpoint ({reason}): a torn tail that was never \
+                 acknowledged, or a damaged checkpoint",
+                entries - 1
+            ),
+        }
+    } else {
+        VerifyFailure {
+            index: entries,
+            reason: format!(
+                "torn tail after the last checkpoint ({reason}): an unacknowledged partial write"
+            ),
+        }
+    }
 }
 
 impl Verifier {

@@ -157,12 +157,13 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-/// Whether any intact frame starts after `offset` in `file`. Used to tell a
-/// torn tail (nothing intact follows) from damage inside the log.
-pub fn intact_frame_after(file: &File, offset: u64, file_len: u64) -> io::Result<bool> {
+/// The first intact frame that starts after `offset` in `file`, if any.
+/// Used to tell a torn tail (nothing intact follows) from damage inside
+/// the log, and to see what the damaged stretch held.
+pub fn next_intact_frame(file: &File, offset: u64, file_len: u64) -> io::Result<Option<Frame>> {
     let start = offset + 1;
     if start >= file_len {
-        return Ok(false);
+        return Ok(None);
     }
     let mut rest = vec![0u8; (file_len - start) as usize];
     file.read_exact_at(&mut rest, start)?;
@@ -171,7 +172,7 @@ pub fn intact_frame_after(file: &File, offset: u64, file_len: u64) -> io::Result
         if candidate.len() < FRAME_HEADER_LEN || candidate[..4] != FRAME_MAGIC {
             continue;
         }
-        let Some(_) = FrameKind::from_byte(candidate[4]) else {
+        let Some(kind) = FrameKind::from_byte(candidate[4]) else {
             continue;
         };
         let len =
@@ -180,10 +181,14 @@ pub fn intact_frame_after(file: &File, offset: u64, file_len: u64) -> io::Result
         if let Some(payload) = candidate.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
             && frame_crc(candidate[4], len as u32, payload) == crc
         {
-            return Ok(true);
+            return Ok(Some(Frame {
+                offset: start + at as u64,
+                kind,
+                payload: payload.to_vec(),
+            }));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 fn memchr_all(haystack: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
@@ -329,7 +334,8 @@ mod tests {
         let b = r.next_frame().unwrap().unwrap().unwrap();
         assert_eq!(b.kind, FrameKind::Checkpoint);
         assert_eq!(r.next_frame().unwrap(), Ok(None));
-        assert!(intact_frame_after(&file, 15, len).unwrap());
-        assert!(!intact_frame_after(&file, b.offset, len).unwrap());
+        assert_eq!(next_intact_frame(&file, 15, len).unwrap(), Some(a));
+        assert_eq!(next_intact_frame(&file, 16, len).unwrap(), Some(b.clone()));
+        assert_eq!(next_intact_frame(&file, b.offset, len).unwrap(), None);
     }
 }
