@@ -8,7 +8,9 @@
 use oretrail::crypto::SecretKey;
 use oretrail::ledger::{GenesisParams, KEYS_DIR, Ledger, OPERATOR_KEY_FILE, Options};
 use oretrail::merkle::{self, checkpoint};
-use oretrail::model::{CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, Timestamp};
+use oretrail::model::{
+    CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, Timestamp,
+};
 use oretrail::signer::Signer;
 
 fn main() -> anyhow::Result<()> {
@@ -21,7 +23,11 @@ fn main() -> anyhow::Result<()> {
     };
     let ledger = Ledger::create(dir.path(), genesis, Options::default())?;
     let operator_key = SecretKey::read_file(&dir.path().join(KEYS_DIR).join(OPERATOR_KEY_FILE))?;
-    let mut operator = Signer::new("example.org/oretrail", ParticipantId::new("operator")?, operator_key);
+    let mut operator = Signer::new(
+        "example.org/oretrail",
+        ParticipantId::new("operator")?,
+        operator_key,
+    );
 
     let mine_key = SecretKey::generate()?;
     let registration = EventBody::RegisterParticipant(Registration {
@@ -33,15 +39,28 @@ fn main() -> anyhow::Result<()> {
         keys: vec![mine_key.public()],
     });
     let receipt = ledger.append(operator.sign(Timestamp::now(), registration)?)?;
-    println!("entry {} is durable; checkpoint:\n{}", receipt.index, receipt.checkpoint);
+    println!(
+        "entry {} is durable; checkpoint:\n{}",
+        receipt.index, receipt.checkpoint
+    );
 
     // What an outside verifier does with the receipt.
     let verifier = checkpoint::parse_verifier_key(&ledger.log_key_line().unwrap_or_default())?;
     let cp = checkpoint::open(&receipt.checkpoint, &verifier)?;
     let (_, entry_bytes) = ledger.entry(receipt.index)?;
     let proof = ledger.inclusion_proof(receipt.index, cp.size())?;
-    merkle::verify_inclusion(&merkle::leaf_hash(&entry_bytes), receipt.index, cp.size(), &proof, cp.root())?;
-    println!("inclusion of entry {} in the signed tree of {} entries: verified", receipt.index, cp.size());
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&entry_bytes),
+        receipt.index,
+        cp.size(),
+        &proof,
+        cp.root(),
+    )?;
+    println!(
+        "inclusion of entry {} in the signed tree of {} entries: verified",
+        receipt.index,
+        cp.size()
+    );
     ledger.close()?;
     Ok(())
 }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use oretrail::crypto::{Digest, SecretKey};
 use oretrail::ledger::{Ledger, OPERATOR_KEY_FILE, Options, verify_log};
-use oretrail::model::{CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, Timestamp};
+use oretrail::model::{
+    CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, Timestamp,
+};
 use oretrail::signer::Signer;
 
 const CHILD_ENV: &str = "ORETRAIL_CRASH_CHILD";
@@ -29,11 +31,17 @@ const ACKS: &str = "acks";
 
 fn main() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        let round: u32 = std::env::var(ROUND_ENV).ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+        let round: u32 = std::env::var(ROUND_ENV)
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
         child(Path::new(&dir), round);
         return;
     }
-    let rounds: u32 = std::env::var("ORETRAIL_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(60);
+    let rounds: u32 = std::env::var("ORETRAIL_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(60);
     match parent(rounds) {
         Ok(summary) => {
             println!("{summary}");
@@ -41,7 +49,9 @@ fn main() {
         }
         Err(e) => {
             eprintln!("crash recovery FAILED: {e}");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            println!(
+                "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
+            );
             std::process::exit(101);
         }
     }
@@ -91,13 +101,19 @@ fn parent(rounds: u32) -> Result<String, String> {
         stdout.read_line(&mut line).map_err(|e| e.to_string())?;
         if line.trim() != "appending" {
             let _ = child.kill();
-            return Err(format!("round {round}: child did not start (said {line:?})"));
+            return Err(format!(
+                "round {round}: child did not start (said {line:?})"
+            ));
         }
         std::thread::sleep(Duration::from_millis(5 + rng.next() % 120));
-        child.kill().map_err(|e| format!("killing the child: {e}"))?;
+        child
+            .kill()
+            .map_err(|e| format!("killing the child: {e}"))?;
         let status = child.wait().map_err(|e| e.to_string())?;
         if status.success() {
-            return Err(format!("round {round}: the child finished before it was killed"));
+            return Err(format!(
+                "round {round}: the child finished before it was killed"
+            ));
         }
         let acked = read_acks(&acks_path)?;
         acknowledged_total += acked.len();
@@ -106,8 +122,12 @@ fn parent(rounds: u32) -> Result<String, String> {
         let max_acked = acked.iter().map(|(_, i)| *i).max();
         if let Err(failure) = verify_log(&dir.path().join("log"), false) {
             cut_rounds += 1;
-            if !failure.reason.contains("torn tail") || max_acked.is_some_and(|m| failure.index <= m) {
-                return Err(format!("round {round}: before recovery, verify found {failure}"));
+            if !failure.reason.contains("torn tail")
+                || max_acked.is_some_and(|m| failure.index <= m)
+            {
+                return Err(format!(
+                    "round {round}: before recovery, verify found {failure}"
+                ));
             }
         }
         let ledger = Ledger::open(dir.path(), Options::default())
@@ -127,10 +147,15 @@ fn parent(rounds: u32) -> Result<String, String> {
         let report = verify_log(&dir.path().join("log"), false)
             .map_err(|f| format!("round {round}: verify after recovery failed: {f}"))?;
         if report.entries != size {
-            return Err(format!("round {round}: verify saw {} entries, the ledger {size}", report.entries));
+            return Err(format!(
+                "round {round}: verify saw {} entries, the ledger {size}",
+                report.entries
+            ));
         }
     }
-    let final_size = verify_log(&dir.path().join("log"), false).map_err(|f| f.to_string())?.entries;
+    let final_size = verify_log(&dir.path().join("log"), false)
+        .map_err(|f| f.to_string())?
+        .entries;
     Ok(format!(
         "crash recovery: {rounds} rounds in {:.1?}, {acknowledged_total} acknowledged entries all present, \
          {cut_rounds} rounds left a torn tail, {final_size} entries at the end",
@@ -141,12 +166,18 @@ fn parent(rounds: u32) -> Result<String, String> {
 /// Acknowledgements the child recorded: event id and entry index. A line
 /// the kill cut short was not fully reported and is not counted.
 fn read_acks(path: &Path) -> Result<Vec<(Digest, u64)>, String> {
-    let Ok(file) = File::open(path) else { return Ok(Vec::new()) };
+    let Ok(file) = File::open(path) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| e.to_string())?;
-        let Some((id, index)) = line.split_once(' ') else { continue };
-        let (Ok(id), Ok(index)) = (Digest::from_hex(id), index.parse::<u64>()) else { continue };
+        let Some((id, index)) = line.split_once(' ') else {
+            continue;
+        };
+        let (Ok(id), Ok(index)) = (Digest::from_hex(id), index.parse::<u64>()) else {
+            continue;
+        };
         out.push((id, index));
     }
     Ok(out)
@@ -154,9 +185,14 @@ fn read_acks(path: &Path) -> Result<Vec<(Digest, u64)>, String> {
 
 fn child(dir: &Path, round: u32) {
     let ledger = Arc::new(Ledger::open(dir, Options::default()).expect("child: open"));
-    let operator_key = SecretKey::read_file(&dir.join("keys").join(OPERATOR_KEY_FILE)).expect("child: operator key");
+    let operator_key = SecretKey::read_file(&dir.join("keys").join(OPERATOR_KEY_FILE))
+        .expect("child: operator key");
     let acks = Arc::new(Mutex::new(
-        OpenOptions::new().create(true).append(true).open(dir.join(ACKS)).expect("child: acks file"),
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(ACKS))
+            .expect("child: acks file"),
     ));
     println!("appending");
     std::io::stdout().flush().expect("child: stdout");
@@ -193,7 +229,10 @@ fn child(dir: &Path, round: u32) {
                     // One write per line, so a kill leaves whole lines or a
                     // cut-short last line, which the parent ignores.
                     let line = format!("{} {}\n", id.to_hex(), receipt.index);
-                    acks.lock().unwrap().write_all(line.as_bytes()).expect("child: ack");
+                    acks.lock()
+                        .unwrap()
+                        .write_all(line.as_bytes())
+                        .expect("child: ack");
                 }
             })
         })
