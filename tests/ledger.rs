@@ -348,12 +348,12 @@ fn an_unreadable_index_is_moved_aside_and_rebuilt() {
     f.register("p1", 1, vec![Role::Custodian]);
     let root = f.ledger().root();
     f.close();
-    // Replace the index with garbage files.
-    let index = f.path().join("index");
-    std::fs::remove_dir_all(&index).unwrap();
-    std::fs::create_dir(&index).unwrap();
-    std::fs::write(index.join("conf"), b"not a sled config").unwrap();
-    std::fs::write(index.join("db"), vec![0xA5u8; 4096]).unwrap();
+    // Replace the index's sled database with garbage files.
+    let sled_dir = f.path().join("index").join("sled");
+    std::fs::remove_dir_all(&sled_dir).unwrap();
+    std::fs::create_dir(&sled_dir).unwrap();
+    std::fs::write(sled_dir.join("conf"), b"not a sled config").unwrap();
+    std::fs::write(sled_dir.join("db"), vec![0xA5u8; 4096]).unwrap();
     f.reopen();
     assert_eq!(f.ledger().root(), root);
     let kept = std::fs::read_dir(f.path())
@@ -449,4 +449,51 @@ fn creating_over_an_existing_ledger_is_refused() {
         .unwrap();
     assert!(matches!(err, LedgerError::AlreadyExists(_)), "{err}");
     assert_eq!(f.ledger().size(), 1);
+}
+
+#[test]
+fn damaged_or_missing_dense_index_files_are_recomputed_from_the_log() {
+    let mut f = Fixture::new();
+    for i in 0..30u32 {
+        f.register(&format!("p{i}"), 300 + i, vec![Role::Custodian]);
+    }
+    let size = f.ledger().size();
+    let root = f.ledger().root();
+    let leaves: Vec<_> = (0..size)
+        .map(|i| leaf_hash(&f.ledger().entry(i).unwrap().1))
+        .collect();
+    f.close();
+    let index = f.path().join("index");
+    // Zeros in the middle of the tree file (as a power cut may leave them,
+    // since these files are not synced), and a location file cut short.
+    let tree = index.join("tree");
+    let mut bytes = std::fs::read(&tree).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 40].fill(0);
+    std::fs::write(&tree, bytes).unwrap();
+    let locations = index.join("locations");
+    let len = std::fs::metadata(&locations).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&locations)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    f.reopen();
+    let l = f.ledger();
+    assert_eq!((l.size(), l.root()), (size, root));
+    for i in 0..size {
+        assert_eq!(leaf_hash(&l.entry(i).unwrap().1), leaves[i as usize]);
+        let proof = l.inclusion_proof(i, size).unwrap();
+        merkle::verify_inclusion(&leaves[i as usize], i, size, &proof, &root).unwrap();
+    }
+    f.close();
+    // Both files gone entirely.
+    std::fs::remove_file(&tree).unwrap();
+    std::fs::remove_file(&locations).unwrap();
+    f.reopen();
+    assert_eq!((f.ledger().size(), f.ledger().root()), (size, root));
+    assert_eq!(f.ledger().root_at(7).unwrap(), {
+        merkle::MemoryNodes::from_leaves(leaves[..7].to_vec()).root()
+    });
 }

@@ -303,13 +303,7 @@ impl Ledger {
         if index >= size {
             return Err(LedgerError::NoSuchEntry { index, size });
         }
-        let loc = self
-            .index
-            .location(index)?
-            .ok_or_else(|| LedgerError::Integrity {
-                index,
-                reason: "the index has no location for this committed entry".into(),
-            })?;
+        let loc = self.index.location(index)?;
         let bytes = self
             .reader
             .read_payload(loc.frame_offset, loc.payload_len)

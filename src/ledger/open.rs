@@ -204,6 +204,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
     let acked = &scan.entries[..scan.acked_count as usize];
 
     let mut applied = applied;
+    reconcile_dense(&index, &reader, acked, applied, &log_path)?;
     if applied > 0 && !index_agrees(&index, &reader, acked, applied, &log_path)? {
         tracing::warn!("the index disagrees with the log; rebuilding it from the log");
         drop(index);
@@ -373,12 +374,62 @@ fn index_agrees(
     path: &Path,
 ) -> Result<bool, LedgerError> {
     let last = applied - 1;
-    let expected = acked[last as usize];
-    if index.location(last)? != Some(expected) {
-        return Ok(false);
-    }
-    let bytes = read_payload(reader, expected, last, path)?;
+    let bytes = read_payload(reader, acked[last as usize], last, path)?;
     Ok(index.last_hash()? == Some(Digest::from_bytes(merkle::leaf_hash(&bytes))))
+}
+
+/// Brings the dense files (entry locations and tree nodes) to exactly the
+/// `applied` entries: cuts what a crash left beyond them, and recomputes
+/// from the log whatever is missing or damaged (these files are not synced).
+fn reconcile_dense(
+    index: &Index,
+    reader: &LogReader,
+    acked: &[EntryLocation],
+    applied: u64,
+    path: &Path,
+) -> Result<(), LedgerError> {
+    let io = |what: &str, e: std::io::Error| {
+        LedgerError::Index(crate::store::IndexError(format!("{what}: {e}")))
+    };
+    let locations = index.locations();
+    let good = locations
+        .intact_len()
+        .map_err(|e| io("entry locations", e))?
+        .min(applied);
+    locations
+        .truncate(good)
+        .map_err(|e| io("entry locations", e))?;
+    locations
+        .append(good, &acked[good as usize..applied as usize])
+        .map_err(|e| io("entry locations", e))?;
+    let tree = index.tree();
+    let intact = tree
+        .intact_size()
+        .map_err(|e| io("tree nodes", e))?
+        .min(applied);
+    tree.truncate_to_size(intact)
+        .map_err(|e| io("tree nodes", e))?;
+    if intact < applied {
+        tracing::info!(
+            from = intact,
+            to = applied,
+            "recomputing tree nodes from the log"
+        );
+        let mut frontier = Frontier::restore(tree, intact)?;
+        let mut nodes = Vec::new();
+        for i in intact..applied {
+            let bytes = read_payload(reader, acked[i as usize], i, path)?;
+            nodes.extend(
+                frontier
+                    .push(merkle::leaf_hash(&bytes))
+                    .into_iter()
+                    .map(|(_, _, h)| h),
+            );
+        }
+        tree.append(intact, &nodes)
+            .map_err(|e| io("tree nodes", e))?;
+    }
+    Ok(())
 }
 
 /// Entries applied per index batch during replay.
@@ -430,7 +481,7 @@ fn replay(
             });
         }
         let mut pending = MemoryState::new();
-        let mut batch = IndexBatch::default();
+        let mut batch = IndexBatch::new(at);
         for (offset, (entry, bytes)) in entries.iter().enumerate() {
             let i = at + offset as u64;
             let integrity = |reason: String| LedgerError::Integrity { index: i, reason };

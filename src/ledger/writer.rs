@@ -31,10 +31,10 @@ pub(crate) fn stage_entry(
     changes: Vec<StateValue>,
 ) -> Result<Hash, IndexError> {
     let leaf = merkle::leaf_hash(entry_bytes);
-    batch.put_location(index, location);
+    batch.push_location(location);
     batch.put_event(event_id, index);
-    for (level, node, hash) in frontier.push(leaf) {
-        batch.put_node(level, node, &hash);
+    for (_, _, hash) in frontier.push(leaf) {
+        batch.push_node(hash);
     }
     for value in changes {
         batch.put_state(&value)?;
@@ -110,7 +110,7 @@ impl Writer {
         let record_time = (self.clock)().max(self.last_time);
         let base_end = self.log.end();
         let mut pending = MemoryState::new();
-        let mut staged = IndexBatch::default();
+        let mut staged = IndexBatch::new(self.frontier.size());
         let mut frames = Vec::with_capacity(batch.len() * 400);
         let mut accepted: Vec<Accepted> = Vec::with_capacity(batch.len());
         let mut duplicates: Vec<(Request, u64, Hash)> = Vec::new();

@@ -1,20 +1,25 @@
 //! The sled index: everything derived from the log, for fast reads.
 //!
-//! One sled tree, keys prefixed by kind, so that each committed batch is
-//! written with one atomic `apply_batch`. sled is never the only copy of
-//! anything: the log file is, and this index can be rebuilt from it.
+//! The index folder holds a sled database and two dense record files
+//! (`store::dense`): `locations` (where each entry's frame lies in the log)
+//! and `tree` (every complete Merkle subtree hash, in post-order). sled holds
+//! one tree, keys prefixed by kind, so that each committed batch is written
+//! with one atomic `apply_batch`, after the dense records of that batch.
+//! Nothing here is the only copy of anything: the log file is, and this
+//! index can be rebuilt from it.
 //!
-//! | prefix | key                         | value                          |
-//! |--------|-----------------------------|--------------------------------|
-//! | `m`    | meta name                   | applied count, last hash, ...  |
-//! | `o`    | entry index (u64 BE)        | frame offset u64 LE, len u32 LE|
-//! | `e`    | event id (32 bytes)         | entry index u64 LE             |
-//! | `n`    | level u8, node index u64 BE | subtree hash (32 bytes)        |
-//! | `c`    | tree size (u64 BE)          | checkpoint record bytes        |
-//! | `s`    | state key bytes             | state value (canonical)        |
+//! | prefix | key                  | value                         |
+//! |--------|----------------------|-------------------------------|
+//! | `m`    | meta name            | applied count, last hash      |
+//! | `e`    | event id (32 bytes)  | entry index u64 LE            |
+//! | `c`    | tree size (u64 BE)   | checkpoint record bytes       |
+//! | `s`    | state key bytes      | state value (canonical)       |
 
 use std::path::Path;
 
+use std::sync::Arc;
+
+use super::dense::{LocationFile, TreeFile};
 use crate::crypto::Digest;
 use crate::merkle::{Hash, NodeSource};
 use crate::model::{StateError, StateKey, StateValue, StateView};
@@ -44,19 +49,46 @@ pub struct EntryLocation {
 #[derive(Clone)]
 pub struct Index {
     db: sled::Db,
+    tree: Arc<TreeFile>,
+    locations: Arc<LocationFile>,
 }
 
 impl Index {
-    /// Opens (or creates) the index. sled can panic on some corrupt files,
-    /// so a panic while opening is turned into an error the caller can
-    /// recover from by rebuilding.
+    /// Opens (or creates) the index in folder `path`. sled can panic on
+    /// some corrupt files, so a panic while opening is turned into an
+    /// error the caller can recover from by rebuilding.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        let config = sled::Config::new().path(path).flush_every_ms(Some(500));
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open())) {
-            Ok(Ok(db)) => Ok(Self { db }),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(IndexError("sled panicked while opening the index".into())),
-        }
+        std::fs::create_dir_all(path)
+            .map_err(|e| IndexError(format!("{}: {e}", path.display())))?;
+        let config = sled::Config::new()
+            .path(path.join("sled"))
+            .flush_every_ms(Some(500));
+        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
+        {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(IndexError("sled panicked while opening the index".into())),
+        };
+        let dense_err =
+            |what: &str, e: std::io::Error| IndexError(format!("{}/{what}: {e}", path.display()));
+        let tree = TreeFile::open(&path.join("tree")).map_err(|e| dense_err("tree", e))?;
+        let locations =
+            LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
+        Ok(Self {
+            db,
+            tree: Arc::new(tree),
+            locations: Arc::new(locations),
+        })
+    }
+
+    /// The dense file of Merkle subtree hashes.
+    pub fn tree(&self) -> &TreeFile {
+        &self.tree
+    }
+
+    /// The dense file of entry locations.
+    pub fn locations(&self) -> &LocationFile {
+        &self.locations
     }
 
     /// Number of entries whose effects are in the index.
@@ -77,20 +109,8 @@ impl Index {
             .transpose()
     }
 
-    pub fn location(&self, index: u64) -> Result<Option<EntryLocation>, IndexError> {
-        let Some(v) = self.db.get(key_u64(b'o', index))? else {
-            return Ok(None);
-        };
-        if v.len() != 12 {
-            return Err(IndexError(format!(
-                "location of entry {index} is {} bytes, not 12",
-                v.len()
-            )));
-        }
-        Ok(Some(EntryLocation {
-            frame_offset: read_u64(&v[..8])?,
-            payload_len: u32::from_le_bytes([v[8], v[9], v[10], v[11]]),
-        }))
+    pub fn location(&self, index: u64) -> Result<EntryLocation, IndexError> {
+        self.locations.get(index)
     }
 
     /// The entry holding the event with this id, if any.
@@ -117,9 +137,17 @@ impl Index {
         }
     }
 
-    /// Applies a batch atomically.
+    /// Applies a batch: first its dense records, then its sled writes in
+    /// one atomic batch (which records how many entries are applied).
     pub fn apply(&self, batch: IndexBatch) -> Result<(), IndexError> {
-        self.db.apply_batch(batch.0)?;
+        let io = |what: &str, e: std::io::Error| IndexError(format!("writing {what}: {e}"));
+        self.tree
+            .append(batch.first, &batch.nodes)
+            .map_err(|e| io("tree nodes", e))?;
+        self.locations
+            .append(batch.first, &batch.locations)
+            .map_err(|e| io("entry locations", e))?;
+        self.db.apply_batch(batch.sled)?;
         Ok(())
     }
 
@@ -151,44 +179,52 @@ impl StateView for Index {
 impl NodeSource for Index {
     type Error = IndexError;
     fn node(&self, level: u8, index: u64) -> Result<Hash, IndexError> {
-        let v = self
-            .db
-            .get(node_key(level, index))?
-            .ok_or_else(|| IndexError(format!("tree node ({level}, {index}) is missing")))?;
-        <[u8; 32]>::try_from(v.as_ref())
-            .map_err(|_| IndexError(format!("tree node ({level}, {index}) is not 32 bytes")))
+        self.tree.node(level, index)
     }
 }
 
-/// Writes staged for one atomic apply.
-#[derive(Default)]
-pub struct IndexBatch(sled::Batch);
+/// Writes staged for one apply: the batch's entries start at `first`.
+pub struct IndexBatch {
+    first: u64,
+    sled: sled::Batch,
+    nodes: Vec<Hash>,
+    locations: Vec<EntryLocation>,
+}
 
 impl IndexBatch {
-    pub fn set_applied(&mut self, count: u64, last_hash: &Digest) {
-        self.0.insert(META_APPLIED, &count.to_le_bytes());
-        self.0.insert(META_LAST_HASH, last_hash.as_bytes());
+    /// A batch whose first entry will be entry `first`.
+    pub fn new(first: u64) -> Self {
+        Self {
+            first,
+            sled: sled::Batch::default(),
+            nodes: Vec::new(),
+            locations: Vec::new(),
+        }
     }
-    pub fn put_location(&mut self, index: u64, loc: EntryLocation) {
-        let mut v = loc.frame_offset.to_le_bytes().to_vec();
-        v.extend_from_slice(&loc.payload_len.to_le_bytes());
-        self.0.insert(key_u64(b'o', index), v);
+    pub fn set_applied(&mut self, count: u64, last_hash: &Digest) {
+        self.sled.insert(META_APPLIED, &count.to_le_bytes());
+        self.sled.insert(META_LAST_HASH, last_hash.as_bytes());
+    }
+    /// Records the next entry's location; entries come in order.
+    pub fn push_location(&mut self, loc: EntryLocation) {
+        self.locations.push(loc);
+    }
+    /// Records the next completed subtree node, in `Frontier::push` order.
+    pub fn push_node(&mut self, hash: Hash) {
+        self.nodes.push(hash);
     }
     pub fn put_event(&mut self, event_id: &Digest, index: u64) {
-        self.0.insert(
+        self.sled.insert(
             [b"e".as_slice(), event_id.as_bytes()].concat(),
             &index.to_le_bytes(),
         );
     }
-    pub fn put_node(&mut self, level: u8, index: u64, hash: &Hash) {
-        self.0.insert(node_key(level, index), hash.as_slice());
-    }
     pub fn put_checkpoint(&mut self, size: u64, record: &[u8]) {
-        self.0.insert(key_u64(b'c', size), record);
+        self.sled.insert(key_u64(b'c', size), record);
     }
     pub fn put_state(&mut self, value: &StateValue) -> Result<(), IndexError> {
         let bytes = crate::codec::encode(value).map_err(|e| IndexError(e.to_string()))?;
-        self.0
+        self.sled
             .insert([b"s".as_slice(), &value.key().to_bytes()].concat(), bytes);
         Ok(())
     }
@@ -198,14 +234,6 @@ fn key_u64(prefix: u8, n: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
     k.push(prefix);
     k.extend_from_slice(&n.to_be_bytes());
-    k
-}
-
-fn node_key(level: u8, index: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(10);
-    k.push(b'n');
-    k.push(level);
-    k.extend_from_slice(&index.to_be_bytes());
     k
 }
 
