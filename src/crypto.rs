@@ -9,6 +9,7 @@
 //! by the holder of the secret key; such signatures never enter the ledger,
 //! because every append is checked with `verify_strict`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -197,6 +198,53 @@ impl PublicKey {
     }
 }
 
+/// Public keys already decoded to curve points. Decoding (point
+/// decompression) is a large share of a signature check, and a ledger sees
+/// the same few keys sign over and over, so each is decoded once.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: std::sync::Mutex<HashMap<PublicKey, VerifyingKey>>,
+}
+
+/// Most keys a [`KeyCache`] holds before it starts afresh.
+const KEY_CACHE_LIMIT: usize = 1 << 16;
+
+impl KeyCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The decoded key, from the cache when it is there.
+    pub fn get(&self, key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(vk) = keys.get(key) {
+            return Ok(*vk);
+        }
+        let vk = key.verifying_key()?;
+        if keys.len() >= KEY_CACHE_LIMIT {
+            keys.clear();
+        }
+        keys.insert(*key, vk);
+        Ok(vk)
+    }
+
+    /// [`PublicKey::verify_strict`] with the key decoded through the cache.
+    pub fn verify_strict(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.get(key)?
+            .verify_strict(message, &sig)
+            .map_err(|_| CryptoError::BadSignature(*key))
+    }
+}
+
 /// An Ed25519 secret key. The secret bytes are wiped from memory on drop.
 pub struct SecretKey(SigningKey);
 
@@ -321,21 +369,23 @@ const BATCH: usize = 64;
 /// back to `verify_strict` per signature in any batch that fails. Returns
 /// the positions (in input order) of the signatures that do not verify.
 pub fn verify_many(checks: &[SignatureCheck<'_>]) -> Vec<usize> {
+    let cache = KeyCache::new();
     let mut bad: Vec<usize> = checks
         .par_chunks(BATCH)
         .enumerate()
         .flat_map_iter(|(chunk_no, chunk)| {
             let base = chunk_no * BATCH;
-            verify_chunk(chunk).into_iter().map(move |i| base + i)
+            verify_chunk(chunk, &cache)
+                .into_iter()
+                .map(move |i| base + i)
         })
         .collect();
     bad.sort_unstable();
     bad
 }
 
-fn verify_chunk(chunk: &[SignatureCheck<'_>]) -> Vec<usize> {
-    let keys: Option<Vec<VerifyingKey>> =
-        chunk.iter().map(|c| c.key.verifying_key().ok()).collect();
+fn verify_chunk(chunk: &[SignatureCheck<'_>], cache: &KeyCache) -> Vec<usize> {
+    let keys: Option<Vec<VerifyingKey>> = chunk.iter().map(|c| cache.get(c.key).ok()).collect();
     if let Some(keys) = keys {
         let messages: Vec<&[u8]> = chunk.iter().map(|c| c.message).collect();
         let sigs: Vec<ed25519_dalek::Signature> = chunk
@@ -349,7 +399,7 @@ fn verify_chunk(chunk: &[SignatureCheck<'_>]) -> Vec<usize> {
     chunk
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.key.verify_strict(c.message, c.signature).is_err())
+        .filter(|(_, c)| cache.verify_strict(c.key, c.message, c.signature).is_err())
         .map(|(i, _)| i)
         .collect()
 }

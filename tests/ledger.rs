@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::ORIGIN;
 use common::{Fixture, key, pid};
 use oretrail::codec;
 use oretrail::crypto::Signature;
@@ -496,4 +497,160 @@ fn damaged_or_missing_dense_index_files_are_recomputed_from_the_log() {
     assert_eq!(f.ledger().root_at(7).unwrap(), {
         merkle::MemoryNodes::from_leaves(leaves[..7].to_vec()).root()
     });
+}
+
+/// Rewrites the log with `change` applied to the payload of frame number
+/// `target` (counting every frame), re-framed with a valid CRC: a forgery
+/// by someone who can write the file, which only signatures can catch.
+fn reframe_log(path: &std::path::Path, target: usize, change: impl Fn(&mut Vec<u8>)) {
+    use oretrail::store::log::{FrameReader, LOG_HEADER, encode_frame};
+    let log = std::fs::read(path).unwrap();
+    let mut reader = FrameReader::new(&log[LOG_HEADER.len()..], log.len() as u64);
+    let mut out = LOG_HEADER.to_vec();
+    let mut n = 0;
+    while let Some(mut frame) = reader.next_frame().unwrap().unwrap() {
+        if n == target {
+            change(&mut frame.payload);
+        }
+        encode_frame(frame.kind, &frame.payload, &mut out);
+        n += 1;
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn verify_names_a_forged_event_or_checkpoint_signature() {
+    let mut f = Fixture::new();
+    for i in 0..6u32 {
+        f.register(&format!("p{i}"), 400 + i, vec![Role::Custodian]);
+    }
+    f.close();
+    let original = std::fs::read(f.log_path()).unwrap();
+    // Frames: genesis, its checkpoint, then entry and checkpoint per append.
+    // Frame 6 is entry 3; flip a bit of its signature (the payload's last
+    // bytes are the signature, see schemas/ENCODING.md).
+    reframe_log(&f.log_path(), 6, |p| {
+        let n = p.len();
+        p[n - 5] ^= 1;
+    });
+    let failure = verify_log(&f.log_path(), false).unwrap_err();
+    assert_eq!(failure.index, 3, "{failure}");
+    assert!(failure.reason.contains("signature"), "{failure}");
+    // Frame 9 is the checkpoint after entry 4: its signature is last too.
+    std::fs::write(f.log_path(), &original).unwrap();
+    reframe_log(&f.log_path(), 9, |p| {
+        let n = p.len();
+        p[n - 1] ^= 0x40;
+    });
+    let failure = verify_log(&f.log_path(), false).unwrap_err();
+    assert_eq!(failure.index, 4, "{failure}");
+    assert!(failure.reason.contains("checkpoint signature"), "{failure}");
+}
+
+/// Rewrites the whole log as a dishonest operator holding the log key
+/// could: entries changed by `change`, then re-linked, re-framed and
+/// re-checkpointed (one checkpoint per entry) with valid signatures. What
+/// is left for `verify` to catch is only what the rules forbid.
+fn rewrite_as_operator(
+    dir: &std::path::Path,
+    change: impl FnOnce(&mut Vec<oretrail::model::Entry>),
+) {
+    use oretrail::crypto::{Digest, SecretKey};
+    use oretrail::ledger::{CheckpointRecord, KEYS_DIR, LOG_FILE, LOG_KEY_FILE};
+    use oretrail::merkle::{Frontier, checkpoint::Checkpoint};
+    use oretrail::model::Entry;
+    use oretrail::store::FrameKind;
+    use oretrail::store::log::{FrameReader, LOG_HEADER, encode_frame};
+    let path = dir.join(LOG_FILE);
+    let log = std::fs::read(&path).unwrap();
+    let mut reader = FrameReader::new(&log[LOG_HEADER.len()..], log.len() as u64);
+    let mut entries: Vec<Entry> = Vec::new();
+    while let Some(frame) = reader.next_frame().unwrap().unwrap() {
+        if frame.kind == FrameKind::Entry {
+            entries.push(codec::decode(&frame.payload).unwrap());
+        }
+    }
+    change(&mut entries);
+    let log_key = SecretKey::read_file(&dir.join(KEYS_DIR).join(LOG_KEY_FILE)).unwrap();
+    let mut out = LOG_HEADER.to_vec();
+    let mut frontier = Frontier::new();
+    let mut prev = Digest::from_bytes([0; 32]);
+    for (i, mut entry) in entries.into_iter().enumerate() {
+        entry.index = i as u64;
+        entry.prev = prev;
+        let bytes = codec::encode(&entry).unwrap();
+        encode_frame(FrameKind::Entry, &bytes, &mut out);
+        let leaf = leaf_hash(&bytes);
+        frontier.push(leaf);
+        prev = Digest::from_bytes(leaf);
+        let cp = Checkpoint::new(ORIGIN, frontier.size(), frontier.root()).unwrap();
+        let record = CheckpointRecord {
+            size: frontier.size(),
+            root: Digest::from_bytes(frontier.root()),
+            signature: log_key.sign(cp.body().as_bytes()),
+        };
+        encode_frame(
+            FrameKind::Checkpoint,
+            &codec::encode(&record).unwrap(),
+            &mut out,
+        );
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+#[test]
+fn verify_refuses_backdated_entries_and_recorded_twice_events() {
+    let mut f = Fixture::new();
+    for i in 0..5u32 {
+        f.clock.advance(1000);
+        f.register(&format!("p{i}"), 500 + i, vec![Role::Custodian]);
+    }
+    f.close();
+    let original = std::fs::read(f.log_path()).unwrap();
+    // Untouched but re-written: still verifies (the rewrite itself is sound).
+    rewrite_as_operator(f.path(), |_| {});
+    verify_log(&f.log_path(), false).unwrap();
+    // Entry 3 backdated before entry 2.
+    rewrite_as_operator(f.path(), |entries| {
+        entries[3].record_time =
+            oretrail::model::Timestamp::from_millis(entries[2].record_time.as_millis() - 1);
+    });
+    let failure = verify_log(&f.log_path(), false).unwrap_err();
+    assert_eq!(failure.index, 3, "{failure}");
+    assert!(failure.reason.contains("record time"), "{failure}");
+    // Rebuilding the index replays the same rules and refuses too.
+    std::fs::remove_dir_all(f.path().join("index")).unwrap();
+    match Ledger::open(f.path(), f.clock.options()) {
+        Err(LedgerError::Integrity { index: 3, reason }) => {
+            assert!(reason.contains("record time"), "{reason}")
+        }
+        Err(other) => panic!("expected an integrity error at entry 3, got {other}"),
+        Ok(_) => panic!("a backdated log opened"),
+    }
+    // Entry 2's event recorded again as entry 5.
+    std::fs::write(f.log_path(), &original).unwrap();
+    rewrite_as_operator(f.path(), |entries| {
+        let mut again = entries[2].clone();
+        again.record_time = entries[5].record_time;
+        entries.push(again);
+    });
+    let failure = verify_log(&f.log_path(), false).unwrap_err();
+    assert_eq!(failure.index, 6, "{failure}");
+    assert!(failure.reason.contains("already holds"), "{failure}");
+}
+
+#[test]
+fn the_log_key_can_never_be_a_participant_key() {
+    let mut f = Fixture::new();
+    let log_key = f.ledger().info().unwrap().log_key;
+    let body = EventBody::RegisterParticipant(Registration {
+        participant: pid("sneaky"),
+        legal_name: "Sneaky Ltd".into(),
+        country: oretrail::model::CountryCode::new("ZM").unwrap(),
+        kinds: vec![oretrail::model::ParticipantKind::Trader],
+        roles: vec![Role::Custodian],
+        keys: vec![log_key],
+    });
+    let signed = f.operator.sign(f.clock.now(), body).unwrap();
+    assert_eq!(refused_code(f.ledger().append(signed)), RuleCode::KeyInUse);
 }

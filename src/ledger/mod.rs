@@ -23,7 +23,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Canonical, CodecError};
-use crate::crypto::{Digest, KeyFileError, PublicKey, Signature};
+use crate::crypto::{Digest, KeyCache, KeyFileError, PublicKey, Signature};
 use crate::merkle::{self, Hash, checkpoint::Checkpoint};
 use crate::model::{
     CountryCode, Entry, Event, EventBody, Genesis, LedgerInfo, ParticipantId, SignedEvent,
@@ -213,6 +213,8 @@ pub struct Ledger {
     info: Arc<ArcSwap<Option<LedgerInfo>>>,
     sender: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
+    /// Keys of submitted events, decoded once.
+    keys: KeyCache,
 }
 
 impl Ledger {
@@ -239,9 +241,8 @@ impl Ledger {
     /// queues it for the writer.
     pub fn submit(&self, signed: SignedEvent) -> Result<Pending, AppendError> {
         let event: Event = codec::decode(&signed.event).map_err(AppendError::Malformed)?;
-        signed
-            .key
-            .verify_strict(&signed.event, &signed.signature)
+        self.keys
+            .verify_strict(&signed.key, &signed.event, &signed.signature)
             .map_err(|_| AppendError::BadSignature(signed.key))?;
         let (reply, rx) = tokio::sync::oneshot::channel();
         let event_id = signed.event_id();

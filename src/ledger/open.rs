@@ -1,6 +1,6 @@
 //! Creating and opening a ledger: crash recovery and index reconciliation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{DirBuilder, File};
 use std::io::BufReader;
 use std::io::{Seek, SeekFrom};
@@ -18,9 +18,9 @@ use super::{
     LedgerError, OPERATOR_KEY_FILE, Options, genesis_event,
 };
 use crate::codec;
-use crate::crypto::{Digest, SecretKey, SignatureCheck, verify_many};
+use crate::crypto::{Digest, KeyCache, SecretKey, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier};
-use crate::model::{Entry, Event, MemoryState, Overlay, StateView};
+use crate::model::{Entry, Event, MemoryState, Overlay, StateView, Timestamp};
 use crate::rules::{self, Context};
 use crate::signer::sign_event;
 use crate::store::log::{FrameReader, check_header};
@@ -265,14 +265,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
         note,
     }));
     let shared_info = Arc::new(ArcSwap::from_pointee(info.clone()));
-    let last_time = match size {
-        0 => crate::model::Timestamp::from_millis(0),
-        n => {
-            let loc = acked[n as usize - 1];
-            let bytes = read_payload(&reader, loc, n - 1, &log_path)?;
-            decode_entry(&bytes, n - 1)?.record_time
-        }
-    };
+    let last_time = record_time_before(&reader, acked, size, &log_path)?;
     let (sender, receiver) = mpsc::channel();
     let writer = Writer {
         log,
@@ -298,6 +291,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
         head,
         info: shared_info,
         sender: Some(sender),
+        keys: KeyCache::new(),
         writer: Some(handle),
     })
 }
@@ -432,6 +426,22 @@ fn reconcile_dense(
     Ok(())
 }
 
+/// Record time of the entry before entry `size` (zero when there is none).
+fn record_time_before(
+    reader: &LogReader,
+    acked: &[EntryLocation],
+    size: u64,
+    path: &Path,
+) -> Result<Timestamp, LedgerError> {
+    Ok(match size {
+        0 => Timestamp::from_millis(0),
+        n => {
+            let bytes = read_payload(reader, acked[n as usize - 1], n - 1, path)?;
+            decode_entry(&bytes, n - 1)?.record_time
+        }
+    })
+}
+
 /// Entries applied per index batch during replay.
 const REPLAY_CHUNK: usize = 4096;
 
@@ -458,6 +468,7 @@ fn replay(
     );
     let mut frontier = Frontier::restore(index, from)?;
     let mut last_hash = index.last_hash()?.unwrap_or(Digest::from_bytes([0; 32]));
+    let mut last_time = record_time_before(reader, acked, from, path)?;
     let mut at = from;
     while at < total {
         let end = (at + REPLAY_CHUNK as u64).min(total);
@@ -482,6 +493,7 @@ fn replay(
         }
         let mut pending = MemoryState::new();
         let mut batch = IndexBatch::new(at);
+        let mut batch_ids = HashSet::new();
         for (offset, (entry, bytes)) in entries.iter().enumerate() {
             let i = at + offset as u64;
             let integrity = |reason: String| LedgerError::Integrity { index: i, reason };
@@ -491,6 +503,18 @@ fn replay(
             if entry.prev != last_hash {
                 return Err(integrity(
                     "its link does not match the previous entry's hash".into(),
+                ));
+            }
+            if entry.record_time < last_time {
+                return Err(integrity(format!(
+                    "its record time {} is before the previous entry's {last_time}",
+                    entry.record_time
+                )));
+            }
+            let event_id = entry.signed.event_id();
+            if !batch_ids.insert(event_id) || index.event_entry(&event_id)?.is_some() {
+                return Err(integrity(
+                    "it records an event that an earlier entry already holds".into(),
                 ));
             }
             let event: Event =
@@ -512,11 +536,12 @@ fn replay(
                 &mut pending,
                 i,
                 acked[i as usize],
-                &entry.signed.event_id(),
+                &event_id,
                 bytes,
                 changes,
             )?;
             last_hash = Digest::from_bytes(leaf);
+            last_time = entry.record_time;
             if let Some(loc) = checkpoints.get(&(i + 1)) {
                 let record_bytes = read_payload(reader, *loc, i, path)?;
                 let record: CheckpointRecord = codec::decode(&record_bytes)

@@ -6,6 +6,7 @@
 //! and every checkpoint's tree size, root and log-key signature. It does
 //! not read the index, so it works while a server holds the ledger open.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
@@ -13,9 +14,11 @@ use std::path::Path;
 use super::CheckpointRecord;
 use super::damage::{self, DamageVerdict};
 use crate::codec;
-use crate::crypto::{Digest, PublicKey, SignatureCheck, verify_many};
+use rayon::prelude::*;
+
+use crate::crypto::{Digest, Signature, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
-use crate::model::{Entry, Event, LedgerInfo, MemoryState, StateView};
+use crate::model::{Entry, Event, LedgerInfo, MemoryState, StateView, Timestamp};
 use crate::rules::{self, Context};
 use crate::store::FrameKind;
 use crate::store::log::{FrameReader, LOG_HEADER, check_header};
@@ -52,15 +55,30 @@ struct Pending {
     leaf: Hash,
 }
 
+/// A frame read but not yet checked. Checkpoints stay in order among the
+/// entries, so a chunk spans many committed batches: signatures are then
+/// checked in large parallel batches however small the batches were.
+enum Item {
+    Entry(Pending),
+    Checkpoint(Vec<u8>),
+}
+
 struct Verifier {
     state: MemoryState,
     frontier: Frontier,
     last_hash: Digest,
+    /// Record time of the previous entry: record times never decrease,
+    /// since key validity is judged by them.
+    last_time: Timestamp,
+    /// Every event id seen: an event is recorded at most once.
+    event_ids: HashSet<Digest>,
     info: Option<LedgerInfo>,
     checkpoints: u64,
     latest: Option<CheckpointRecord>,
     acked: u64,
-    chunk: Vec<Pending>,
+    chunk: Vec<Item>,
+    /// Entries among `chunk`.
+    chunk_entries: u64,
 }
 
 /// Verifies the log file at `path`.
@@ -80,14 +98,17 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
         state: MemoryState::new(),
         frontier: Frontier::new(),
         last_hash: Digest::from_bytes([0; 32]),
+        last_time: Timestamp::from_millis(0),
+        event_ids: HashSet::new(),
         info: None,
         checkpoints: 0,
         latest: None,
         acked: 0,
         chunk: Vec::with_capacity(CHUNK),
+        chunk_entries: 0,
     };
     loop {
-        let next = v.frontier.size() + v.chunk.len() as u64;
+        let next = v.frontier.size() + v.chunk_entries;
         let frame = match reader.next_frame() {
             Err(e) => return Err(fail(next, format!("reading the log: {e}"))),
             Ok(Ok(Some(frame))) => frame,
@@ -119,19 +140,17 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
                     ));
                 }
                 let leaf = merkle::leaf_hash(&frame.payload);
-                v.chunk.push(Pending {
+                v.chunk.push(Item::Entry(Pending {
                     entry,
                     index: next,
                     leaf,
-                });
-                if v.chunk.len() == CHUNK {
+                }));
+                v.chunk_entries += 1;
+                if v.chunk_entries as usize == CHUNK {
                     v.flush_chunk()?;
                 }
             }
-            FrameKind::Checkpoint => {
-                v.flush_chunk()?;
-                v.checkpoint(&frame.payload)?;
-            }
+            FrameKind::Checkpoint => v.chunk.push(Item::Checkpoint(frame.payload)),
         }
     }
     v.flush_chunk()?;
@@ -200,14 +219,24 @@ fn torn_tail(acked: u64, entries: u64, reason: &str) -> VerifyFailure {
 }
 
 impl Verifier {
-    /// Checks signatures of the held entries in parallel, then links,
-    /// rules and tree in order; reports the lowest failing index.
+    /// Checks the held frames: event signatures and event decoding in
+    /// parallel, then links, rules, tree and checkpoints in order, then the
+    /// checkpoint signatures in one parallel pass. Reports the lowest
+    /// failing index.
     fn flush_chunk(&mut self) -> Result<(), VerifyFailure> {
         if self.chunk.is_empty() {
             return Ok(());
         }
         let chunk = std::mem::take(&mut self.chunk);
-        let checks: Vec<SignatureCheck<'_>> = chunk
+        self.chunk_entries = 0;
+        let entries: Vec<&Pending> = chunk
+            .iter()
+            .filter_map(|item| match item {
+                Item::Entry(p) => Some(p),
+                Item::Checkpoint(_) => None,
+            })
+            .collect();
+        let checks: Vec<SignatureCheck<'_>> = entries
             .iter()
             .map(|p| SignatureCheck {
                 key: &p.entry.signed.key,
@@ -215,25 +244,73 @@ impl Verifier {
                 signature: &p.entry.signed.signature,
             })
             .collect();
-        let bad_signature = verify_many(&checks).first().map(|&i| chunk[i].index);
-        for p in &chunk {
-            if bad_signature == Some(p.index) {
-                return Err(VerifyFailure {
-                    index: p.index,
-                    reason: format!(
-                        "the event's signature does not verify under key {}",
-                        p.entry.signed.key
-                    ),
-                });
+        let bad_signature = verify_many(&checks).first().map(|&i| entries[i].index);
+        let events: Vec<Result<Event, codec::CodecError>> = entries
+            .par_iter()
+            .map(|p| codec::decode(&p.entry.signed.event))
+            .collect();
+        let mut events = events.into_iter();
+        let mut notes: Vec<(u64, String, Signature)> = Vec::new();
+        let mut first_failure = None;
+        for item in &chunk {
+            let step = match item {
+                Item::Entry(p) => {
+                    let event = events
+                        .next()
+                        .unwrap_or(Err(codec::CodecError::TooShort { len: 0 }));
+                    if bad_signature == Some(p.index) {
+                        Err(VerifyFailure {
+                            index: p.index,
+                            reason: format!(
+                                "the event's signature does not verify under key {}",
+                                p.entry.signed.key
+                            ),
+                        })
+                    } else {
+                        self.apply(p, event)
+                    }
+                }
+                Item::Checkpoint(payload) => self.checkpoint(payload).map(|note| notes.push(note)),
+            };
+            if let Err(failure) = step {
+                first_failure = Some(failure);
+                break;
             }
-            self.apply(p)?;
+        }
+        // Checkpoint signatures, all at once; a bad one before the first
+        // other failure is the one to report.
+        if let Some(log_key) = self.info.as_ref().map(|i| i.log_key) {
+            let checks: Vec<SignatureCheck<'_>> = notes
+                .iter()
+                .map(|(_, body, signature)| SignatureCheck {
+                    key: &log_key,
+                    message: body.as_bytes(),
+                    signature,
+                })
+                .collect();
+            if let Some(&bad) = verify_many(&checks).first() {
+                let index = notes[bad].0;
+                if first_failure.as_ref().is_none_or(|f| index < f.index) {
+                    first_failure = Some(VerifyFailure {
+                        index,
+                        reason: "checkpoint signature does not verify under the log key".into(),
+                    });
+                }
+            }
+        }
+        if let Some(failure) = first_failure {
+            return Err(failure);
         }
         self.chunk = chunk;
         self.chunk.clear();
         Ok(())
     }
 
-    fn apply(&mut self, p: &Pending) -> Result<(), VerifyFailure> {
+    fn apply(
+        &mut self,
+        p: &Pending,
+        event: Result<Event, codec::CodecError>,
+    ) -> Result<(), VerifyFailure> {
         let fail = |reason: String| VerifyFailure {
             index: p.index,
             reason,
@@ -250,8 +327,18 @@ impl Verifier {
                 },
             });
         }
-        let event: Event =
-            codec::decode(&p.entry.signed.event).map_err(|e| fail(format!("event bytes: {e}")))?;
+        if p.entry.record_time < self.last_time {
+            return Err(fail(format!(
+                "its record time {} is before the previous entry's {}",
+                p.entry.record_time, self.last_time
+            )));
+        }
+        if !self.event_ids.insert(p.entry.signed.event_id()) {
+            return Err(fail(
+                "it records an event that an earlier entry already holds".into(),
+            ));
+        }
+        let event = event.map_err(|e| fail(format!("event bytes: {e}")))?;
         let ctx = Context {
             index: p.index,
             record_time: p.entry.record_time,
@@ -266,10 +353,13 @@ impl Verifier {
         }
         self.frontier.push(p.leaf);
         self.last_hash = Digest::from_bytes(p.leaf);
+        self.last_time = p.entry.record_time;
         Ok(())
     }
 
-    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), VerifyFailure> {
+    /// Checks a checkpoint's size and root, and returns the index it is
+    /// reported under, its note body and signature for the caller to check.
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<(u64, String, Signature), VerifyFailure> {
         let size = self.frontier.size();
         let fail = |reason: String| VerifyFailure {
             index: size.saturating_sub(1),
@@ -294,12 +384,10 @@ impl Verifier {
             .ok_or_else(|| fail("checkpoint before the genesis entry".into()))?;
         let cp = Checkpoint::new(&info.origin, size, self.frontier.root())
             .map_err(|e| fail(e.to_string()))?;
-        let key: &PublicKey = &info.log_key;
-        key.verify_strict(cp.body().as_bytes(), &record.signature)
-            .map_err(|_| fail("checkpoint signature does not verify under the log key".into()))?;
+        let signature = record.signature;
         self.checkpoints += 1;
         self.acked = size;
         self.latest = Some(record);
-        Ok(())
+        Ok((size.saturating_sub(1), cp.body(), signature))
     }
 }

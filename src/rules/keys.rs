@@ -32,6 +32,11 @@ pub(super) fn genesis(
     check_text("operator_name", &g.operator_name)?;
     registrable(&g.log_key)?;
     registrable(&g.operator_key)?;
+    if g.log_key == g.operator_key {
+        return invalid(
+            "the log key signs only checkpoints; the operator needs a key of its own".into(),
+        );
+    }
     let operator = Participant {
         id: g.operator.clone(),
         legal_name: g.operator_name.clone(),
@@ -119,6 +124,14 @@ fn registrable(key: &PublicKey) -> Result<(), RuleError> {
 
 fn unused<V: StateView>(state: &V, key: &PublicKey) -> Result<(), RuleError> {
     registrable(key)?;
+    // The log key signs only checkpoints, so that a checkpoint signature
+    // can never be read as a participant's claim or the other way round.
+    if state.ledger()?.is_some_and(|l| l.log_key == *key) {
+        return refuse(
+            RuleCode::KeyInUse,
+            format!("key {key} is the ledger's log key and signs only checkpoints"),
+        );
+    }
     if let Some(existing) = state.key(key)? {
         return refuse(
             RuleCode::KeyInUse,
@@ -258,21 +271,12 @@ pub(super) fn rotate_key<V: StateView>(
     state: &V,
     ctx: Context,
     signer: &Participant,
-    ledger: &LedgerInfo,
     r: &KeyRotated,
 ) -> Result<Vec<StateValue>, RuleError> {
     may_manage_keys(signer, &r.participant)?;
     let mut participant = subject(state, &r.participant)?;
     let mut old = current_key(state, ctx, &r.participant, &r.old)?;
     unused(state, &r.new)?;
-    // The log key only signs checkpoints, never events, so it cannot be
-    // rotated here; guard against naming it by mistake.
-    if r.new == ledger.log_key {
-        return refuse(
-            RuleCode::KeyInUse,
-            "the log key cannot be a participant key",
-        );
-    }
     old.valid_until = Some(ctx.record_time);
     old.ended_in = Some(ctx.index);
     participant.keys.push(r.new);

@@ -165,7 +165,7 @@ pub fn apply<V: StateView>(
         ),
         EventBody::RegisterParticipant(r) => keys::register(state, ctx, &signer, r),
         EventBody::AddKey(a) => keys::add_key(state, ctx, &signer, a),
-        EventBody::RotateKey(r) => keys::rotate_key(state, ctx, &signer, &ledger, r),
+        EventBody::RotateKey(r) => keys::rotate_key(state, ctx, &signer, r),
         EventBody::RevokeKey(r) => keys::revoke_key(state, ctx, &signer, &ledger, r),
     }
 }

@@ -1,0 +1,390 @@
+//! Ledger benchmarks, each beside the raw limit it is bounded by, measured
+//! in the same run: Ed25519 `verify_strict` and batch verification on one
+//! and two cores, SHA-256 of an entry, and the `fdatasync` rate of the disk
+//! that holds `target/`.
+//!
+//! Run with `cargo bench --bench ledger`; `BENCHMARKS.md` explains the
+//! figures. After divan's table, the bytes on disk per entry are printed.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use divan::counter::{BytesCount, ItemsCount};
+use divan::{Bencher, black_box};
+use oretrail::crypto::{self, PublicKey, SecretKey, Signature};
+use oretrail::ledger::{
+    GenesisParams, KEYS_DIR, LOG_FILE, Ledger, OPERATOR_KEY_FILE, Options, verify_log,
+};
+use oretrail::merkle::{self, Frontier, Hash};
+use oretrail::model::{
+    CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, SignedEvent,
+    Timestamp,
+};
+use oretrail::signer::Signer;
+use oretrail::store::dense::TreeFile;
+use rayon::prelude::*;
+
+const ORIGIN: &str = "bench.example/oretrail";
+
+fn main() {
+    divan::main();
+    report_disk_usage();
+}
+
+/// Scratch space on the same disk as `target/` (not a tmpfs), so sync
+/// figures are the disk's.
+fn scratch_dir() -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target tmp dir");
+    tempfile::tempdir_in(base).expect("scratch dir")
+}
+
+fn genesis() -> GenesisParams {
+    GenesisParams {
+        origin: ORIGIN.into(),
+        operator: ParticipantId::new("operator").expect("id"),
+        operator_name: "Bench Operator AG".into(),
+        operator_country: CountryCode::new("CH").expect("country"),
+    }
+}
+
+/// A fresh ledger and a signer for its operator.
+fn new_ledger(dir: &Path) -> (Ledger, Signer) {
+    let ledger = Ledger::create(dir, genesis(), Options::default()).expect("create ledger");
+    let key = SecretKey::read_file(&dir.join(KEYS_DIR).join(OPERATOR_KEY_FILE)).expect("key");
+    let signer = Signer::with_first_nonce(
+        ORIGIN,
+        ParticipantId::new("operator").expect("id"),
+        key,
+        1 << 40,
+    );
+    (ledger, signer)
+}
+
+/// `n` signed registrations of new participants, each with its own key:
+/// about 350 bytes per entry, the size of a typical custody event.
+fn registrations(signer: &mut Signer, tag: &str, n: usize) -> Vec<SignedEvent> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            let digest = crypto::sha256(format!("{tag}/{i}").as_bytes());
+            seed.copy_from_slice(digest.as_bytes());
+            let body = EventBody::RegisterParticipant(Registration {
+                participant: ParticipantId::new(format!("{tag}-{i}")).expect("id"),
+                legal_name: "Compañía Minera Andina del Sur S.A.".into(),
+                country: CountryCode::new("PE").expect("country"),
+                kinds: vec![ParticipantKind::Mine],
+                roles: vec![Role::Producer, Role::Custodian, Role::Seller],
+                keys: vec![SecretKey::from_seed(&seed).public()],
+            });
+            signer.sign(Timestamp::now(), body).expect("sign")
+        })
+        .collect()
+}
+
+/// Messages of entry size, each signed by one of a few keys.
+struct Signed {
+    keys: Vec<PublicKey>,
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<Signature>,
+}
+
+const SIGNATURES: usize = 1024;
+
+fn signed() -> &'static Signed {
+    static SIGNED: OnceLock<Signed> = OnceLock::new();
+    SIGNED.get_or_init(|| {
+        let secrets: Vec<SecretKey> = (0..16u8)
+            .map(|i| SecretKey::from_seed(&[i + 1; 32]))
+            .collect();
+        let messages: Vec<Vec<u8>> = (0..SIGNATURES)
+            .map(|i| {
+                let mut m = vec![0x5A; 350];
+                m[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                m
+            })
+            .collect();
+        let signatures = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| secrets[i % secrets.len()].sign(m))
+            .collect();
+        Signed {
+            keys: (0..SIGNATURES)
+                .map(|i| secrets[i % secrets.len()].public())
+                .collect(),
+            messages,
+            signatures,
+        }
+    })
+}
+
+fn batch_verify(s: &Signed, range: std::ops::Range<usize>) -> bool {
+    let keys: Vec<_> = s.keys[range.clone()]
+        .iter()
+        .map(|k| k.verifying_key().expect("key"))
+        .collect();
+    let messages: Vec<&[u8]> = s.messages[range.clone()]
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    let sigs: Vec<_> = s.signatures[range]
+        .iter()
+        .map(|sig| ed25519_dalek::Signature::from_bytes(sig.as_bytes()))
+        .collect();
+    ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok()
+}
+
+/// The raw limits: what the hardware and the chosen crates allow at most.
+mod limits {
+    use super::*;
+
+    /// `verify_strict` on one core (key decoding included, as in the ledger).
+    #[divan::bench]
+    fn verify_strict_one_core(bencher: Bencher) {
+        let s = signed();
+        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
+            for i in 0..SIGNATURES {
+                assert!(
+                    s.keys[i]
+                        .verify_strict(&s.messages[i], &s.signatures[i])
+                        .is_ok()
+                );
+            }
+        });
+    }
+
+    /// `verify_strict` on both cores.
+    #[divan::bench]
+    fn verify_strict_two_cores(bencher: Bencher) {
+        let s = signed();
+        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
+            (0..SIGNATURES).into_par_iter().for_each(|i| {
+                assert!(
+                    s.keys[i]
+                        .verify_strict(&s.messages[i], &s.signatures[i])
+                        .is_ok()
+                );
+            })
+        });
+    }
+
+    /// Batch verification in batches of 64 on one core.
+    #[divan::bench]
+    fn batch_verify_one_core(bencher: Bencher) {
+        let s = signed();
+        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
+            for start in (0..SIGNATURES).step_by(64) {
+                assert!(batch_verify(s, start..start + 64));
+            }
+        });
+    }
+
+    /// Batch verification in batches of 64 on both cores.
+    #[divan::bench]
+    fn batch_verify_two_cores(bencher: Bencher) {
+        let s = signed();
+        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
+            (0..SIGNATURES / 64)
+                .into_par_iter()
+                .for_each(|b| assert!(batch_verify(s, b * 64..b * 64 + 64)))
+        });
+    }
+
+    /// SHA-256 of one entry-sized input (the leaf hash of an entry).
+    #[divan::bench]
+    fn sha256_entry(bencher: Bencher) {
+        let data = vec![0xA5u8; 350];
+        bencher
+            .counter(BytesCount::new(data.len()))
+            .bench(|| merkle::leaf_hash(black_box(&data)));
+    }
+
+    /// One 4 KiB append and `fdatasync`: the rate of durable commits.
+    #[divan::bench(sample_count = 30, sample_size = 4)]
+    fn fdatasync_4k(bencher: Bencher) {
+        let dir = scratch_dir();
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(true)
+            .open(dir.path().join("sync"))
+            .expect("open");
+        let block = vec![0x11u8; 4096];
+        let mut at = 0u64;
+        bencher.bench_local(|| {
+            file.write_all_at(&block, at).expect("write");
+            file.sync_data().expect("fdatasync");
+            at += 4096;
+        });
+    }
+}
+
+/// The ledger itself, end to end.
+mod ledger {
+    use super::*;
+
+    const PER_ITERATION: usize = 1024;
+
+    /// Durable appends from `threads` concurrent appenders, each waiting
+    /// for its own receipt (decode, `verify_strict`, rules, sequencing,
+    /// log write, `fdatasync`, index update).
+    #[divan::bench(args = [1, 8, 64], sample_count = 10, sample_size = 1)]
+    fn durable_append(bencher: Bencher, threads: usize) {
+        let dir = scratch_dir();
+        let (ledger, mut signer) = new_ledger(dir.path());
+        let ledger = Arc::new(ledger);
+        let mut round = 0usize;
+        bencher
+            .counter(ItemsCount::new(PER_ITERATION))
+            .with_inputs(|| {
+                round += 1;
+                let events = registrations(&mut signer, &format!("r{round}"), PER_ITERATION);
+                let per_thread = PER_ITERATION / threads;
+                events
+                    .chunks(per_thread)
+                    .map(<[SignedEvent]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .bench_local_values(|chunks| {
+                std::thread::scope(|scope| {
+                    for chunk in chunks {
+                        let ledger = &ledger;
+                        scope.spawn(move || {
+                            for event in chunk {
+                                ledger.append(event).expect("append");
+                            }
+                        });
+                    }
+                });
+            });
+    }
+
+    /// Size of the ledger that `verify_full` checks.
+    const VERIFY_ENTRIES: usize = 20_000;
+
+    fn verify_fixture() -> &'static (tempfile::TempDir, u64) {
+        static FIXTURE: OnceLock<(tempfile::TempDir, u64)> = OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let dir = scratch_dir();
+            let (ledger, mut signer) = new_ledger(dir.path());
+            let events = registrations(&mut signer, "v", VERIFY_ENTRIES);
+            let pending: Vec<_> = events
+                .into_iter()
+                .map(|e| ledger.submit(e).expect("submit"))
+                .collect();
+            for p in pending {
+                p.wait().expect("append");
+            }
+            let size = ledger.size();
+            ledger.close().expect("close");
+            (dir, size)
+        })
+    }
+
+    /// `oretrail verify`: every frame, encoding, link, signature (batched,
+    /// both cores), key window, rule and checkpoint, from the log alone.
+    #[divan::bench(sample_count = 5, sample_size = 1)]
+    fn verify_full(bencher: Bencher) {
+        let (dir, size) = verify_fixture();
+        let log = dir.path().join(LOG_FILE);
+        bencher.counter(ItemsCount::new(*size)).bench(|| {
+            let report = verify_log(&log, false).expect("intact");
+            assert_eq!(report.entries, *size);
+        });
+    }
+
+    /// Tree size for the proof benchmarks.
+    const PROOF_SIZE: u64 = 1 << 20;
+
+    /// A dense tree file of 2^20 leaves: the same node store the ledger's
+    /// proofs read from (`Ledger::inclusion_proof` calls the same function
+    /// over the same file type), built without signing a million events.
+    fn proof_tree() -> &'static (tempfile::TempDir, TreeFile, Hash) {
+        static TREE: OnceLock<(tempfile::TempDir, TreeFile, Hash)> = OnceLock::new();
+        TREE.get_or_init(|| {
+            let dir = scratch_dir();
+            let tree = TreeFile::open(&dir.path().join("tree")).expect("tree file");
+            let mut frontier = Frontier::new();
+            let mut nodes = Vec::new();
+            // Tree size when `nodes` was last written out.
+            let mut flushed = 0u64;
+            for i in 0..PROOF_SIZE {
+                let leaf = merkle::leaf_hash(&i.to_le_bytes());
+                nodes.extend(frontier.push(leaf).into_iter().map(|(_, _, h)| h));
+                if nodes.len() >= 1 << 16 || i + 1 == PROOF_SIZE {
+                    tree.append(flushed, &nodes).expect("append nodes");
+                    nodes.clear();
+                    flushed = frontier.size();
+                }
+            }
+            let root = frontier.root();
+            (dir, tree, root)
+        })
+    }
+
+    /// An inclusion proof at tree size 2^20, for a different leaf each time.
+    #[divan::bench]
+    fn inclusion_proof_1m(bencher: Bencher) {
+        let (_, tree, root) = proof_tree();
+        let mut i = 0u64;
+        bencher.bench_local(|| {
+            i = (i + 7919) % PROOF_SIZE;
+            let proof = merkle::inclusion_proof(tree, i, PROOF_SIZE).expect("proof");
+            debug_assert!(
+                merkle::verify_inclusion(
+                    &merkle::leaf_hash(&i.to_le_bytes()),
+                    i,
+                    PROOF_SIZE,
+                    &proof,
+                    root
+                )
+                .is_ok()
+            );
+            proof
+        });
+    }
+
+    /// A consistency proof from a varying earlier size to 2^20.
+    #[divan::bench]
+    fn consistency_proof_1m(bencher: Bencher) {
+        let (_, tree, _) = proof_tree();
+        let mut first = 1u64;
+        bencher.bench_local(|| {
+            first = (first + 7919) % (PROOF_SIZE - 1) + 1;
+            merkle::consistency_proof(tree, first, PROOF_SIZE).expect("proof")
+        });
+    }
+}
+
+/// Bytes on disk per entry, against the raw entry bytes, for a ledger of
+/// 20,000 typical entries after a clean close.
+fn report_disk_usage() {
+    let dir = scratch_dir();
+    let (ledger, mut signer) = new_ledger(dir.path());
+    let pending: Vec<_> = registrations(&mut signer, "d", 20_000)
+        .into_iter()
+        .map(|e| ledger.submit(e).expect("submit"))
+        .collect();
+    for p in pending {
+        p.wait().expect("append");
+    }
+    let size = ledger.size();
+    let raw: u64 = (0..size)
+        .map(|i| ledger.entry(i).expect("entry").1.len() as u64)
+        .sum();
+    ledger.close().expect("close");
+    let ledger = Ledger::open(dir.path(), Options::default()).expect("reopen");
+    let (log, index) = ledger.disk_usage().expect("disk usage");
+    println!(
+        "disk: {size} entries, raw entry bytes {raw} ({:.0}/entry), log {log} ({:.0}/entry), \
+         index {index} ({:.0}/entry), total/raw = {:.2}",
+        raw as f64 / size as f64,
+        log as f64 / size as f64,
+        index as f64 / size as f64,
+        (log + index) as f64 / raw as f64
+    );
+}
