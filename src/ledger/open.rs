@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use arc_swap::ArcSwap;
 
 use super::damage::{self, DamageVerdict};
-use super::writer::{Writer, stage_entry};
+use super::writer::{STATE_CACHE_LIMIT, Writer, stage_entry};
 use super::{
     CheckpointRecord, GenesisParams, Head, INDEX_DIR, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger,
     LedgerError, OPERATOR_KEY_FILE, Options, genesis_event,
@@ -20,7 +20,7 @@ use super::{
 use crate::codec;
 use crate::crypto::{Digest, KeyCache, SecretKey, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier};
-use crate::model::{Entry, Event, MemoryState, Overlay, StateView, Timestamp};
+use crate::model::{CachedState, Entry, Event, MemoryState, Overlay, StateView, Timestamp};
 use crate::rules::{self, Context};
 use crate::signer::sign_event;
 use crate::store::log::{FrameReader, check_header};
@@ -270,6 +270,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
     let writer = Writer {
         log,
         index: index.clone(),
+        state: CachedState::new(index.clone(), STATE_CACHE_LIMIT),
         frontier,
         last_hash,
         last_time,

@@ -11,7 +11,9 @@ use super::{AppendError, CheckpointRecord, Clock, Head, LedgerError, Receipt, Re
 use crate::codec;
 use crate::crypto::{Digest, SecretKey};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
-use crate::model::{EventBody, LedgerInfo, MemoryState, Overlay, StateValue, Timestamp};
+use crate::model::{
+    CachedState, EventBody, LedgerInfo, MemoryState, Overlay, StateValue, Timestamp,
+};
 use crate::rules::{self, Context, Refusal, RuleCode, RuleError};
 use crate::store::log::encode_frame;
 use crate::store::{EntryLocation, FrameKind, Index, IndexBatch, IndexError, LogWriter};
@@ -61,9 +63,15 @@ pub(crate) fn sign_checkpoint(
     Ok((record, note))
 }
 
+/// State values the writer keeps in memory (participants, keys, lots...).
+pub(crate) const STATE_CACHE_LIMIT: usize = 1 << 20;
+
 pub(crate) struct Writer {
     pub log: LogWriter,
     pub index: Index,
+    /// The committed state as the rules read it: the index, with the values
+    /// this thread read or committed kept in memory.
+    pub state: CachedState<Index>,
     pub frontier: Frontier,
     pub last_hash: Digest,
     pub last_time: Timestamp,
@@ -140,7 +148,7 @@ impl Writer {
             }
             let index = self.frontier.size();
             let ctx = Context { index, record_time };
-            let view = Overlay::new(&self.index, &pending);
+            let view = Overlay::new(&self.state, &pending);
             let changes = match rules::apply(&view, ctx, &request.signed.key, &request.event) {
                 Ok(changes) => changes,
                 Err(RuleError::Refused(r)) => {
@@ -236,6 +244,9 @@ impl Writer {
         }
         self.last_time = record_time;
         let index_result = self.index.apply(staged);
+        if index_result.is_ok() {
+            self.state.remember(pending.into_values());
+        }
         if self.info.is_none() {
             self.shared_info.store(Arc::new(info.clone()));
             self.info = info;

@@ -5,6 +5,7 @@
 //! store persists them, and an offline verifier keeps them in a
 //! [`MemoryState`]. Values are only ever replaced, never deleted.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,10 @@ impl MemoryState {
     pub fn clear(&mut self) {
         self.values.clear();
     }
+    /// The values held, in no particular order.
+    pub fn into_values(self) -> impl Iterator<Item = StateValue> {
+        self.values.into_values()
+    }
 }
 
 impl StateView for MemoryState {
@@ -140,5 +145,95 @@ impl<V: StateView> StateView for Overlay<'_, V> {
             Some(v) => Ok(Some(v.clone())),
             None => self.base.get(key),
         }
+    }
+}
+
+/// Committed state with a cache in front, for the one thread that
+/// sequences entries. Values it has read, and values it has committed
+/// (`remember`), are then served from memory. Only correct while nobody
+/// else writes the base, which is why the writer alone holds one.
+pub struct CachedState<V: StateView> {
+    base: V,
+    /// `None` caches that a key has no value.
+    cache: RefCell<HashMap<StateKey, Option<StateValue>>>,
+    limit: usize,
+}
+
+impl<V: StateView> CachedState<V> {
+    /// A cache of at most `limit` keys; it starts afresh when full.
+    pub fn new(base: V, limit: usize) -> Self {
+        Self {
+            base,
+            cache: RefCell::new(HashMap::new()),
+            limit,
+        }
+    }
+
+    /// Records values that are now committed to the base.
+    pub fn remember(&self, values: impl IntoIterator<Item = StateValue>) {
+        let mut cache = self.cache.borrow_mut();
+        for value in values {
+            if cache.len() >= self.limit {
+                cache.clear();
+            }
+            cache.insert(value.key(), Some(value));
+        }
+    }
+}
+
+impl<V: StateView> StateView for CachedState<V> {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        if let Some(hit) = self.cache.borrow().get(key) {
+            return Ok(hit.clone());
+        }
+        let value = self.base.get(key)?;
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= self.limit {
+            cache.clear();
+        }
+        cache.insert(key.clone(), value.clone());
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+
+    fn ledger_value(origin: &str) -> StateValue {
+        StateValue::Ledger(LedgerInfo {
+            origin: origin.into(),
+            log_key: PublicKey::from_bytes([9; 32]),
+            operator: ParticipantId::new("op").unwrap(),
+            created_at: Timestamp::from_millis(1),
+        })
+    }
+
+    #[test]
+    fn cached_state_serves_reads_and_remembered_values_and_stays_bounded() {
+        let mut base = MemoryState::new();
+        base.put(ledger_value("a"));
+        let cached = CachedState::new(base, 2);
+        assert_eq!(
+            cached.get(&StateKey::Ledger).unwrap(),
+            Some(ledger_value("a"))
+        );
+        cached.remember([ledger_value("b")]);
+        assert_eq!(
+            cached.get(&StateKey::Ledger).unwrap(),
+            Some(ledger_value("b"))
+        );
+        let p = StateKey::Participant(ParticipantId::new("p").unwrap());
+        assert_eq!(cached.get(&p).unwrap(), None);
+        // A third key exceeds the limit of two: the cache starts afresh and
+        // the base is read again.
+        let k = StateKey::Key(PublicKey::from_bytes([1; 32]));
+        assert_eq!(cached.get(&k).unwrap(), None);
+        assert_eq!(cached.cache.borrow().len(), 1);
+        assert_eq!(
+            cached.get(&StateKey::Ledger).unwrap(),
+            Some(ledger_value("a"))
+        );
     }
 }
