@@ -23,13 +23,13 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Canonical, CodecError};
-use crate::crypto::{Digest, KeyCache, KeyFileError, PublicKey, Signature};
+use crate::crypto::{CryptoError, Digest, KeyCache, KeyFileError, PublicKey, Signature};
 use crate::merkle::{self, Hash, checkpoint::Checkpoint};
 use crate::model::{
     CountryCode, Entry, Event, EventBody, Genesis, LedgerInfo, ParticipantId, SignedEvent,
     StateView, Timestamp,
 };
-use crate::rules::Refusal;
+use crate::rules::{self, Refusal};
 use crate::store::{Index, IndexError, LogReader};
 
 pub use head::{LogHead, read_head};
@@ -200,6 +200,8 @@ impl Pending {
 pub(crate) struct Request {
     signed: SignedEvent,
     event: Event,
+    /// The keys the event registers, checked on the caller's thread.
+    key_checks: Vec<(PublicKey, Result<(), CryptoError>)>,
     event_id: Digest,
     reply: tokio::sync::oneshot::Sender<Result<Receipt, AppendError>>,
 }
@@ -252,6 +254,7 @@ impl Ledger {
             .ok_or_else(|| AppendError::Unavailable("the ledger is closing".into()))?;
         sender
             .send(Request {
+                key_checks: rules::precheck_keys(&event),
                 signed,
                 event,
                 event_id,

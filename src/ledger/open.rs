@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use arc_swap::ArcSwap;
+use rayon::prelude::*;
 
 use super::damage::{self, DamageVerdict};
 use super::writer::{STATE_CACHE_LIMIT, Writer, stage_entry};
@@ -20,7 +21,9 @@ use super::{
 use crate::codec;
 use crate::crypto::{Digest, KeyCache, SecretKey, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier};
-use crate::model::{CachedState, Entry, Event, MemoryState, Overlay, StateView, Timestamp};
+use crate::model::{
+    CachedState, Entry, Event, MemoryState, Overlay, PrecheckedKeys, StateView, Timestamp,
+};
 use crate::rules::{self, Context};
 use crate::signer::sign_event;
 use crate::store::log::{FrameReader, check_header};
@@ -492,10 +495,20 @@ fn replay(
                 reason: "the event's signature does not verify".into(),
             });
         }
+        // Event decoding and key checks need no state: do them on all cores.
+        let events: Vec<_> = entries
+            .par_iter()
+            .map(|(entry, _)| {
+                codec::decode(&entry.signed.event).map(|event: Event| {
+                    let key_checks = rules::precheck_keys(&event);
+                    (event, key_checks)
+                })
+            })
+            .collect();
         let mut pending = MemoryState::new();
         let mut batch = IndexBatch::new(at);
         let mut batch_ids = HashSet::new();
-        for (offset, (entry, bytes)) in entries.iter().enumerate() {
+        for (offset, ((entry, bytes), event)) in entries.iter().zip(events).enumerate() {
             let i = at + offset as u64;
             let integrity = |reason: String| LedgerError::Integrity { index: i, reason };
             if entry.index != i {
@@ -518,14 +531,13 @@ fn replay(
                     "it records an event that an earlier entry already holds".into(),
                 ));
             }
-            let event: Event =
-                codec::decode(&entry.signed.event).map_err(|e| integrity(format!("event: {e}")))?;
+            let (event, key_checks) = event.map_err(|e| integrity(format!("event: {e}")))?;
             let ctx = Context {
                 index: i,
                 record_time: entry.record_time,
             };
             let changes = rules::apply(
-                &Overlay::new(index, &pending),
+                &PrecheckedKeys::new(Overlay::new(index, &pending), &key_checks),
                 ctx,
                 &entry.signed.key,
                 &event,

@@ -16,9 +16,9 @@ use super::damage::{self, DamageVerdict};
 use crate::codec;
 use rayon::prelude::*;
 
-use crate::crypto::{Digest, Signature, SignatureCheck, verify_many};
+use crate::crypto::{CryptoError, Digest, PublicKey, Signature, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
-use crate::model::{Entry, Event, LedgerInfo, MemoryState, StateView, Timestamp};
+use crate::model::{Entry, Event, LedgerInfo, MemoryState, PrecheckedKeys, StateView, Timestamp};
 use crate::rules::{self, Context};
 use crate::store::FrameKind;
 use crate::store::log::{FrameReader, LOG_HEADER, check_header};
@@ -54,6 +54,10 @@ struct Pending {
     /// RFC 9162 leaf hash of the exact entry bytes.
     leaf: Hash,
 }
+
+/// An entry's event decoded, with the keys it registers already checked
+/// (both done in parallel ahead of the sequential rules).
+type Decoded = Result<(Event, Vec<(PublicKey, Result<(), CryptoError>)>), codec::CodecError>;
 
 /// A frame read but not yet checked. Checkpoints stay in order among the
 /// entries, so a chunk spans many committed batches: signatures are then
@@ -245,9 +249,14 @@ impl Verifier {
             })
             .collect();
         let bad_signature = verify_many(&checks).first().map(|&i| entries[i].index);
-        let events: Vec<Result<Event, codec::CodecError>> = entries
+        let events: Vec<Decoded> = entries
             .par_iter()
-            .map(|p| codec::decode(&p.entry.signed.event))
+            .map(|p| {
+                codec::decode(&p.entry.signed.event).map(|event: Event| {
+                    let key_checks = rules::precheck_keys(&event);
+                    (event, key_checks)
+                })
+            })
             .collect();
         let mut events = events.into_iter();
         let mut notes: Vec<(u64, String, Signature)> = Vec::new();
@@ -306,11 +315,7 @@ impl Verifier {
         Ok(())
     }
 
-    fn apply(
-        &mut self,
-        p: &Pending,
-        event: Result<Event, codec::CodecError>,
-    ) -> Result<(), VerifyFailure> {
+    fn apply(&mut self, p: &Pending, event: Decoded) -> Result<(), VerifyFailure> {
         let fail = |reason: String| VerifyFailure {
             index: p.index,
             reason,
@@ -338,12 +343,13 @@ impl Verifier {
                 "it records an event that an earlier entry already holds".into(),
             ));
         }
-        let event = event.map_err(|e| fail(format!("event bytes: {e}")))?;
+        let (event, key_checks) = event.map_err(|e| fail(format!("event bytes: {e}")))?;
         let ctx = Context {
             index: p.index,
             record_time: p.entry.record_time,
         };
-        let changes = rules::apply(&self.state, ctx, &p.entry.signed.key, &event)
+        let view = PrecheckedKeys::new(&self.state, &key_checks);
+        let changes = rules::apply(&view, ctx, &p.entry.signed.key, &event)
             .map_err(|e| fail(format!("the rules refuse the event: {e}")))?;
         for value in changes {
             self.state.put(value);

@@ -12,7 +12,7 @@ use crate::codec;
 use crate::crypto::{Digest, SecretKey};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
 use crate::model::{
-    CachedState, EventBody, LedgerInfo, MemoryState, Overlay, StateValue, Timestamp,
+    CachedState, EventBody, LedgerInfo, MemoryState, Overlay, PrecheckedKeys, StateValue, Timestamp,
 };
 use crate::rules::{self, Context, Refusal, RuleCode, RuleError};
 use crate::store::log::encode_frame;
@@ -148,7 +148,8 @@ impl Writer {
             }
             let index = self.frontier.size();
             let ctx = Context { index, record_time };
-            let view = Overlay::new(&self.state, &pending);
+            let view =
+                PrecheckedKeys::new(Overlay::new(&self.state, &pending), &request.key_checks);
             let changes = match rules::apply(&view, ctx, &request.signed.key, &request.event) {
                 Ok(changes) => changes,
                 Err(RuleError::Refused(r)) => {

@@ -11,4 +11,6 @@ pub use entry::{Entry, SignedEvent};
 pub use event::{Event, EventBody, Genesis, KeyAdded, KeyRevoked, KeyRotated, Registration};
 pub use ids::{CountryCode, IdError, ParticipantId, Timestamp};
 pub use participant::{KeyRecord, LedgerInfo, Participant, ParticipantKind, Role};
-pub use state::{CachedState, MemoryState, Overlay, StateError, StateKey, StateValue, StateView};
+pub use state::{
+    CachedState, MemoryState, Overlay, PrecheckedKeys, StateError, StateKey, StateValue, StateView,
+};

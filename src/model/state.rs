@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::ParticipantId;
 use super::participant::{KeyRecord, LedgerInfo, Participant};
 use crate::codec::{self, Canonical};
-use crate::crypto::PublicKey;
+use crate::crypto::{CryptoError, PublicKey};
 
 /// Names one value of the state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -86,6 +86,50 @@ pub trait StateView {
             Some(StateValue::Key(k)) => Some(k),
             _ => None,
         })
+    }
+
+    /// Whether `key` may be registered: a valid point, not of small order.
+    /// A property of the key alone, but a costly one (a point
+    /// decompression), so a view may answer it from checks made earlier in
+    /// parallel ([`PrecheckedKeys`]) instead of on the sequencing path.
+    fn registrable(&self, key: &PublicKey) -> Result<(), CryptoError> {
+        key.check_registrable()
+    }
+}
+
+impl<V: StateView + ?Sized> StateView for &V {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        (**self).get(key)
+    }
+
+    fn registrable(&self, key: &PublicKey) -> Result<(), CryptoError> {
+        (**self).registrable(key)
+    }
+}
+
+/// A view that answers [`StateView::registrable`] from checks already
+/// made, and everything else from the view it wraps.
+pub struct PrecheckedKeys<'a, V: StateView> {
+    inner: V,
+    checked: &'a [(PublicKey, Result<(), CryptoError>)],
+}
+
+impl<'a, V: StateView> PrecheckedKeys<'a, V> {
+    pub fn new(inner: V, checked: &'a [(PublicKey, Result<(), CryptoError>)]) -> Self {
+        Self { inner, checked }
+    }
+}
+
+impl<V: StateView> StateView for PrecheckedKeys<'_, V> {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        self.inner.get(key)
+    }
+
+    fn registrable(&self, key: &PublicKey) -> Result<(), CryptoError> {
+        match self.checked.iter().find(|(k, _)| k == key) {
+            Some((_, verdict)) => verdict.clone(),
+            None => self.inner.registrable(key),
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use crate::model::{
     ParticipantKind, Registration, Role, StateValue, StateView,
 };
 
-pub(super) fn genesis(
+pub(super) fn genesis<V: StateView>(
+    state: &V,
     ctx: Context,
     key: &PublicKey,
     event: &Event,
@@ -30,8 +31,8 @@ pub(super) fn genesis(
         return invalid("the genesis event must be signed by the operator key it names".into());
     }
     check_text("operator_name", &g.operator_name)?;
-    registrable(&g.log_key)?;
-    registrable(&g.operator_key)?;
+    registrable(state, &g.log_key)?;
+    registrable(state, &g.operator_key)?;
     if g.log_key == g.operator_key {
         return invalid(
             "the log key signs only checkpoints; the operator needs a key of its own".into(),
@@ -108,8 +109,8 @@ pub(super) fn check_signer<V: StateView>(
     }
 }
 
-fn registrable(key: &PublicKey) -> Result<(), RuleError> {
-    match key.check_registrable() {
+fn registrable<V: StateView>(state: &V, key: &PublicKey) -> Result<(), RuleError> {
+    match state.registrable(key) {
         Ok(()) => Ok(()),
         Err(CryptoError::WeakKey(_)) => refuse(
             RuleCode::KeyWeak,
@@ -123,7 +124,7 @@ fn registrable(key: &PublicKey) -> Result<(), RuleError> {
 }
 
 fn unused<V: StateView>(state: &V, key: &PublicKey) -> Result<(), RuleError> {
-    registrable(key)?;
+    registrable(state, key)?;
     // The log key signs only checkpoints, so that a checkpoint signature
     // can never be read as a participant's claim or the other way round.
     if state.ledger()?.is_some_and(|l| l.log_key == *key) {

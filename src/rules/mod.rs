@@ -11,7 +11,7 @@ pub use keys::valid_origin;
 
 use std::fmt;
 
-use crate::crypto::PublicKey;
+use crate::crypto::{CryptoError, PublicKey};
 use crate::model::{Event, EventBody, StateError, StateValue, StateView, Timestamp};
 
 /// How far ahead of the operator's clock an event's own time may be.
@@ -116,6 +116,22 @@ pub(crate) fn check_text(field: &str, value: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// The keys `event` would register, each with whether it may be: the
+/// costly, state-free part of the rules, for callers to run in parallel
+/// and hand to [`apply`] through a [`crate::model::PrecheckedKeys`] view.
+pub fn precheck_keys(event: &Event) -> Vec<(PublicKey, Result<(), CryptoError>)> {
+    let keys: Vec<PublicKey> = match &event.body {
+        EventBody::Genesis(g) => vec![g.log_key, g.operator_key],
+        EventBody::RegisterParticipant(r) => r.keys.clone(),
+        EventBody::AddKey(a) => vec![a.key],
+        EventBody::RotateKey(r) => vec![r.new],
+        EventBody::RevokeKey(_) => Vec::new(),
+    };
+    keys.into_iter()
+        .map(|k| (k, k.check_registrable()))
+        .collect()
+}
+
 /// Checks `event`, signed with `key` (whose signature the caller has already
 /// verified), against the state, and returns the values it changes.
 pub fn apply<V: StateView>(
@@ -126,7 +142,7 @@ pub fn apply<V: StateView>(
 ) -> Result<Vec<StateValue>, RuleError> {
     if ctx.index == 0 {
         return match &event.body {
-            EventBody::Genesis(genesis) => keys::genesis(ctx, key, event, genesis),
+            EventBody::Genesis(genesis) => keys::genesis(state, ctx, key, event, genesis),
             other => refuse(
                 RuleCode::GenesisMissing,
                 format!("entry 0 must be a genesis event, not {}", other.type_name()),
