@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{CountryCode, ParticipantId, Timestamp};
+use super::lot::{LotId, LotKind, SiteId, SiteScale};
 use super::participant::{ParticipantKind, Role};
+use super::quantity::{Assay, AssayStage, Element, Grams, Ppb};
 use crate::codec::{self, Canonical};
-use crate::crypto::PublicKey;
+use crate::crypto::{Digest, PublicKey};
 
 /// A claim signed by one participant. Its canonical encoding (see
 /// `schemas/ENCODING.md`) is what the signature covers.
@@ -38,6 +40,16 @@ pub enum EventBody {
     AddKey(KeyAdded),
     RotateKey(KeyRotated),
     RevokeKey(KeyRevoked),
+    RegisterSite(SiteRegistration),
+    DetermineCahra(CahraFinding),
+    CreateLot(LotCreation),
+    RecordAssay(AssayReport),
+    Dispatch(Dispatch),
+    Receive(LotReceipt),
+    Split(Split),
+    Blend(Blend),
+    Transform(Transformation),
+    Sell(Sale),
 }
 
 impl EventBody {
@@ -49,6 +61,16 @@ impl EventBody {
             EventBody::AddKey(_) => "add_key",
             EventBody::RotateKey(_) => "rotate_key",
             EventBody::RevokeKey(_) => "revoke_key",
+            EventBody::RegisterSite(_) => "register_site",
+            EventBody::DetermineCahra(_) => "determine_cahra",
+            EventBody::CreateLot(_) => "create_lot",
+            EventBody::RecordAssay(_) => "record_assay",
+            EventBody::Dispatch(_) => "dispatch",
+            EventBody::Receive(_) => "receive",
+            EventBody::Split(_) => "split",
+            EventBody::Blend(_) => "blend",
+            EventBody::Transform(_) => "transform",
+            EventBody::Sell(_) => "sell",
         }
     }
 }
@@ -97,4 +119,151 @@ pub struct KeyRevoked {
     pub participant: ParticipantId,
     pub key: PublicKey,
     pub reason: String,
+}
+
+/// A compliance or operator role registers a mine, concentrator or
+/// recycling site, operated by a registered participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRegistration {
+    pub site: SiteId,
+    pub operator: ParticipantId,
+    pub name: String,
+    pub country: CountryCode,
+    pub latitude_micro: i32,
+    pub longitude_micro: i32,
+    pub scale: SiteScale,
+    pub metal: Element,
+    /// Yearly capacity in contained payable metal.
+    pub annual_capacity: Grams,
+}
+
+/// A compliance role records whether a site is in a conflict-affected or
+/// high-risk area from a date, and on what source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CahraFinding {
+    pub site: SiteId,
+    pub cahra: bool,
+    pub effective: Timestamp,
+    pub source: String,
+}
+
+/// What a document is; the document itself stays off the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DocumentKind {
+    BillOfLading,
+    ExportPermit,
+    WeightCertificate,
+    AssayCertificate,
+    Other,
+}
+
+/// A document referenced by the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRef {
+    pub kind: DocumentKind,
+    pub sha256: Digest,
+}
+
+/// A site's operator creates a lot of newly produced material there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotCreation {
+    pub lot: LotId,
+    pub site: SiteId,
+    /// `Concentrate` or `Scrap`: other kinds come from processing.
+    pub kind: LotKind,
+    pub wet: Grams,
+    pub moisture: Ppb,
+    /// Provisional grades (dry basis); must include the site's metal.
+    pub assays: Vec<Assay>,
+    pub produced_from: Timestamp,
+    pub produced_until: Timestamp,
+}
+
+/// An assay lab reports grades for a lot it examined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssayReport {
+    pub lot: LotId,
+    pub stage: AssayStage,
+    pub assays: Vec<Assay>,
+    /// A moisture determination, when the lab made one.
+    pub moisture: Option<Ppb>,
+    pub certificate: Option<DocumentRef>,
+}
+
+/// The custodian sends a lot to a named receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub lot: LotId,
+    pub to: ParticipantId,
+    /// Countries the lot passes through, in order, from the country it
+    /// leaves to the country it arrives in.
+    pub route: Vec<CountryCode>,
+    pub documents: Vec<DocumentRef>,
+}
+
+/// The named receiver takes (or refuses) a dispatched lot after weighing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotReceipt {
+    pub lot: LotId,
+    pub measured_wet: Grams,
+    pub accepted: bool,
+    /// Why, when refused; may be empty when accepted.
+    pub note: String,
+    pub documents: Vec<DocumentRef>,
+}
+
+/// The custodian divides a lot into new lots by wet mass; the parts must
+/// add up to the whole exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub lot: LotId,
+    pub parts: Vec<SplitPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPart {
+    pub lot: LotId,
+    pub wet: Grams,
+}
+
+/// The custodian of every input blends them, whole, into a new lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blend {
+    pub inputs: Vec<LotId>,
+    pub output: LotId,
+}
+
+/// Smelting or refining: inputs (wholly or partly consumed) become new
+/// lots whose metal may not exceed what the inputs contained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transformation {
+    pub process: String,
+    pub inputs: Vec<TransformInput>,
+    pub outputs: Vec<TransformOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformInput {
+    pub lot: LotId,
+    /// Wet mass taken from the lot; all of it consumes the lot.
+    pub consumed_wet: Grams,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformOutput {
+    pub lot: LotId,
+    pub kind: LotKind,
+    pub metal: Element,
+    pub wet: Grams,
+    pub moisture: Ppb,
+    pub assays: Vec<Assay>,
+}
+
+/// The owner sells a lot; ownership passes to the buyer, custody does not
+/// move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub lot: LotId,
+    pub buyer: ParticipantId,
+    pub documents: Vec<DocumentRef>,
 }

@@ -16,6 +16,10 @@ pub enum IdError {
     Country(String),
     #[error("time {0:?} must be an RFC 3339 UTC time such as 2026-01-31T12:00:00Z")]
     Time(String),
+    #[error(
+        "{what} id {id:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '-', '_' or '/', starting with a letter or digit"
+    )]
+    Code { what: &'static str, id: String },
 }
 
 /// A participant's identifier on the ledger, chosen by the operator at

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::ParticipantId;
+use super::lot::{Lot, LotId, Site, SiteId};
 use super::participant::{KeyRecord, LedgerInfo, Participant};
 use crate::codec::{self, Canonical};
 use crate::crypto::{CryptoError, PublicKey};
@@ -21,6 +22,8 @@ pub enum StateKey {
     Ledger,
     Participant(ParticipantId),
     Key(PublicKey),
+    Site(SiteId),
+    Lot(LotId),
 }
 
 impl StateKey {
@@ -30,6 +33,8 @@ impl StateKey {
             StateKey::Ledger => b"L".to_vec(),
             StateKey::Participant(id) => [b"P".as_slice(), id.as_str().as_bytes()].concat(),
             StateKey::Key(key) => [b"K".as_slice(), key.as_bytes().as_slice()].concat(),
+            StateKey::Site(id) => [b"S".as_slice(), id.as_str().as_bytes()].concat(),
+            StateKey::Lot(id) => [b"T".as_slice(), id.as_str().as_bytes()].concat(),
         }
     }
 }
@@ -40,6 +45,8 @@ pub enum StateValue {
     Ledger(LedgerInfo),
     Participant(Participant),
     Key(KeyRecord),
+    Site(Site),
+    Lot(Lot),
 }
 
 impl Canonical for StateValue {
@@ -54,6 +61,8 @@ impl StateValue {
             StateValue::Ledger(_) => StateKey::Ledger,
             StateValue::Participant(p) => StateKey::Participant(p.id.clone()),
             StateValue::Key(k) => StateKey::Key(k.key),
+            StateValue::Site(s) => StateKey::Site(s.id.clone()),
+            StateValue::Lot(l) => StateKey::Lot(l.id.clone()),
         }
     }
 }
@@ -84,6 +93,20 @@ pub trait StateView {
     fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>, StateError> {
         Ok(match self.get(&StateKey::Key(*key))? {
             Some(StateValue::Key(k)) => Some(k),
+            _ => None,
+        })
+    }
+
+    fn site(&self, id: &SiteId) -> Result<Option<Site>, StateError> {
+        Ok(match self.get(&StateKey::Site(id.clone()))? {
+            Some(StateValue::Site(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    fn lot(&self, id: &LotId) -> Result<Option<Lot>, StateError> {
+        Ok(match self.get(&StateKey::Lot(id.clone()))? {
+            Some(StateValue::Lot(l)) => Some(l),
             _ => None,
         })
     }

@@ -5,7 +5,10 @@
 //! offline verifier runs it again over an export to check that every
 //! accepted entry was allowed. Refusals carry a stable [`RuleCode`].
 
+mod custody;
 mod keys;
+
+pub use custody::TRANSFORM_TOLERANCE;
 
 pub use keys::valid_origin;
 
@@ -50,6 +53,21 @@ pub enum RuleCode {
     ParticipantExists,
     ParticipantUnknown,
     InvalidField,
+    InvalidQuantity,
+    SiteExists,
+    SiteUnknown,
+    NotSiteOperator,
+    LotExists,
+    LotUnknown,
+    LotNotAvailable,
+    LotNotInTransit,
+    NotCustodian,
+    NotReceiver,
+    NotOwner,
+    MassNotConserved,
+    MetalExceedsInputs,
+    AssayMissingMetal,
+    AssayStageRegressed,
 }
 
 impl RuleCode {
@@ -72,6 +90,21 @@ impl RuleCode {
             RuleCode::ParticipantExists => "PARTICIPANT_EXISTS",
             RuleCode::ParticipantUnknown => "PARTICIPANT_UNKNOWN",
             RuleCode::InvalidField => "INVALID_FIELD",
+            RuleCode::InvalidQuantity => "INVALID_QUANTITY",
+            RuleCode::SiteExists => "SITE_EXISTS",
+            RuleCode::SiteUnknown => "SITE_UNKNOWN",
+            RuleCode::NotSiteOperator => "NOT_SITE_OPERATOR",
+            RuleCode::LotExists => "LOT_EXISTS",
+            RuleCode::LotUnknown => "LOT_UNKNOWN",
+            RuleCode::LotNotAvailable => "LOT_NOT_AVAILABLE",
+            RuleCode::LotNotInTransit => "LOT_NOT_IN_TRANSIT",
+            RuleCode::NotCustodian => "NOT_CUSTODIAN",
+            RuleCode::NotReceiver => "NOT_RECEIVER",
+            RuleCode::NotOwner => "NOT_OWNER",
+            RuleCode::MassNotConserved => "MASS_NOT_CONSERVED",
+            RuleCode::MetalExceedsInputs => "METAL_EXCEEDS_INPUTS",
+            RuleCode::AssayMissingMetal => "ASSAY_MISSING_METAL",
+            RuleCode::AssayStageRegressed => "ASSAY_STAGE_REGRESSED",
         }
     }
 }
@@ -125,7 +158,7 @@ pub fn precheck_keys(event: &Event) -> Vec<(PublicKey, Result<(), CryptoError>)>
         EventBody::RegisterParticipant(r) => r.keys.clone(),
         EventBody::AddKey(a) => vec![a.key],
         EventBody::RotateKey(r) => vec![r.new],
-        EventBody::RevokeKey(_) => Vec::new(),
+        _ => Vec::new(),
     };
     keys.into_iter()
         .map(|k| (k, k.check_registrable()))
@@ -183,5 +216,15 @@ pub fn apply<V: StateView>(
         EventBody::AddKey(a) => keys::add_key(state, ctx, &signer, a),
         EventBody::RotateKey(r) => keys::rotate_key(state, ctx, &signer, r),
         EventBody::RevokeKey(r) => keys::revoke_key(state, ctx, &signer, &ledger, r),
+        EventBody::RegisterSite(r) => custody::register_site(state, ctx, &signer, r),
+        EventBody::DetermineCahra(f) => custody::determine_cahra(state, ctx, &signer, f),
+        EventBody::CreateLot(c) => custody::create_lot(state, ctx, &signer, event, c),
+        EventBody::RecordAssay(a) => custody::record_assay(state, ctx, &signer, a),
+        EventBody::Dispatch(d) => custody::dispatch(state, ctx, &signer, d),
+        EventBody::Receive(r) => custody::receive(state, ctx, &signer, r),
+        EventBody::Split(s) => custody::split(state, ctx, &signer, s),
+        EventBody::Blend(b) => custody::blend(state, ctx, &signer, b),
+        EventBody::Transform(t) => custody::transform(state, ctx, &signer, t),
+        EventBody::Sell(s) => custody::sell(state, ctx, &signer, s),
     }
 }

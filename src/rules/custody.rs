@@ -1,0 +1,744 @@
+//! Rules for sites and lots: who may create, test, move, divide, combine,
+//! transform and sell material, and the mass and metal they must conserve.
+
+use std::collections::HashSet;
+
+use super::{Context, RuleCode, RuleError, check_text, refuse};
+use crate::model::{
+    Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, Dispatch, Element,
+    Event, Grams, Lot, LotCreation, LotId, LotKind, LotReceipt, LotStatus, Origin, Participant,
+    Ppb, Role, Sale, Site, SiteRegistration, Split, StateValue, StateView, Transformation,
+    apportion, contained, dry_mass,
+};
+
+/// How much more of a metal a transformation's outputs may hold than its
+/// inputs did, for assay uncertainty: 0.5 %.
+pub const TRANSFORM_TOLERANCE: Ppb = Ppb::from_const(5_000_000);
+
+fn require_role(signer: &Participant, roles: &[Role], what: &str) -> Result<(), RuleError> {
+    if roles.iter().any(|r| signer.has_role(*r)) {
+        return Ok(());
+    }
+    refuse(
+        RuleCode::NotAuthorized,
+        format!("{} may not {what}: it needs the role {roles:?}", signer.id),
+    )
+}
+
+fn positive(field: &str, mass: Grams) -> Result<(), RuleError> {
+    if mass.0 == 0 {
+        return refuse(
+            RuleCode::InvalidQuantity,
+            format!("{field} must be more than 0 g"),
+        );
+    }
+    Ok(())
+}
+
+/// Grades must name each element once and include the payable metal.
+fn check_assays(assays: &[Assay], metal: Element) -> Result<(), RuleError> {
+    let mut seen = HashSet::new();
+    for a in assays {
+        if !seen.insert(a.element) {
+            return refuse(
+                RuleCode::InvalidField,
+                format!("the assays name {:?} twice", a.element),
+            );
+        }
+    }
+    if !seen.contains(&metal) {
+        return refuse(
+            RuleCode::AssayMissingMetal,
+            format!("the assays must include the payable metal {metal:?}"),
+        );
+    }
+    let total: u64 = assays.iter().map(|a| u64::from(a.grade.get())).sum();
+    if total > crate::model::BILLION {
+        return refuse(
+            RuleCode::InvalidQuantity,
+            "the grades add up to more than the whole lot",
+        );
+    }
+    Ok(())
+}
+
+fn site(state: &impl StateView, id: &crate::model::SiteId) -> Result<Site, RuleError> {
+    match state.site(id)? {
+        Some(s) => Ok(s),
+        None => refuse(
+            RuleCode::SiteUnknown,
+            format!("site {id} is not registered"),
+        ),
+    }
+}
+
+fn lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> {
+    match state.lot(id)? {
+        Some(l) => Ok(l),
+        None => refuse(RuleCode::LotUnknown, format!("lot {id} does not exist")),
+    }
+}
+
+/// A lot the signer holds and may work on now.
+fn held_by(state: &impl StateView, id: &LotId, signer: &Participant) -> Result<Lot, RuleError> {
+    let l = lot(state, id)?;
+    match &l.status {
+        LotStatus::Held => {}
+        LotStatus::InTransit { to, .. } => {
+            return refuse(
+                RuleCode::LotNotAvailable,
+                format!("lot {id} is in transit to {to}"),
+            );
+        }
+        LotStatus::Consumed { in_entry } => {
+            return refuse(
+                RuleCode::LotNotAvailable,
+                format!("lot {id} was used up in entry {in_entry}"),
+            );
+        }
+    }
+    if l.custodian != signer.id {
+        return refuse(
+            RuleCode::NotCustodian,
+            format!("lot {id} is held by {}, not {}", l.custodian, signer.id),
+        );
+    }
+    Ok(l)
+}
+
+/// New lot ids must be unused, also within the event.
+fn new_lots<'a>(
+    state: &impl StateView,
+    ids: impl IntoIterator<Item = &'a LotId>,
+) -> Result<(), RuleError> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) || state.lot(id)?.is_some() {
+            return refuse(RuleCode::LotExists, format!("lot {id} already exists"));
+        }
+    }
+    Ok(())
+}
+
+fn registered(
+    state: &impl StateView,
+    id: &crate::model::ParticipantId,
+) -> Result<Participant, RuleError> {
+    match state.participant(id)? {
+        Some(p) => Ok(p),
+        None => refuse(
+            RuleCode::ParticipantUnknown,
+            format!("participant {id} is not registered"),
+        ),
+    }
+}
+
+pub(super) fn register_site(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    r: &SiteRegistration,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(
+        signer,
+        &[Role::Operator, Role::Compliance],
+        "register sites",
+    )?;
+    if state.site(&r.site)?.is_some() {
+        return refuse(
+            RuleCode::SiteExists,
+            format!("site {} is already registered", r.site),
+        );
+    }
+    registered(state, &r.operator)?;
+    check_text("name", &r.name)?;
+    if !(-90_000_000..=90_000_000).contains(&r.latitude_micro)
+        || !(-180_000_000..=180_000_000).contains(&r.longitude_micro)
+    {
+        return refuse(
+            RuleCode::InvalidField,
+            "coordinates must be a latitude within ±90° and a longitude within ±180°",
+        );
+    }
+    positive("annual_capacity", r.annual_capacity)?;
+    Ok(vec![StateValue::Site(Site {
+        id: r.site.clone(),
+        operator: r.operator.clone(),
+        name: r.name.clone(),
+        country: r.country.clone(),
+        latitude_micro: r.latitude_micro,
+        longitude_micro: r.longitude_micro,
+        scale: r.scale,
+        metal: r.metal,
+        annual_capacity: r.annual_capacity,
+        cahra: Vec::new(),
+        registered_in: ctx.index,
+    })])
+}
+
+pub(super) fn determine_cahra(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    f: &CahraFinding,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Compliance], "record CAHRA determinations")?;
+    let mut s = site(state, &f.site)?;
+    check_text("source", &f.source)?;
+    s.cahra.push(CahraDetermination {
+        cahra: f.cahra,
+        effective: f.effective,
+        source: f.source.clone(),
+        by: signer.id.clone(),
+        entry: ctx.index,
+    });
+    Ok(vec![StateValue::Site(s)])
+}
+
+pub(super) fn create_lot(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    event: &Event,
+    c: &LotCreation,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Producer], "create lots")?;
+    let s = site(state, &c.site)?;
+    if s.operator != signer.id {
+        return refuse(
+            RuleCode::NotSiteOperator,
+            format!(
+                "site {} is operated by {}, not {}",
+                s.id, s.operator, signer.id
+            ),
+        );
+    }
+    if !matches!(c.kind, LotKind::Concentrate | LotKind::Scrap) {
+        return refuse(
+            RuleCode::InvalidField,
+            format!(
+                "a lot created at a site is concentrate or scrap, not {:?}",
+                c.kind
+            ),
+        );
+    }
+    new_lots(state, [&c.lot])?;
+    positive("wet", c.wet)?;
+    check_assays(&c.assays, s.metal)?;
+    if c.produced_from > c.produced_until || c.produced_until > event.time {
+        return refuse(
+            RuleCode::InvalidField,
+            "the production period must end after it starts and not after the event",
+        );
+    }
+    let dry = dry_mass(c.wet, c.moisture);
+    Ok(vec![StateValue::Lot(Lot {
+        id: c.lot.clone(),
+        kind: c.kind,
+        metal: s.metal,
+        custodian: signer.id.clone(),
+        owner: signer.id.clone(),
+        status: LotStatus::Held,
+        wet: c.wet,
+        moisture: c.moisture,
+        dry,
+        assays: c.assays.clone(),
+        assay_stage: AssayStage::Provisional,
+        contained: contained(dry, &c.assays),
+        origin: Origin::single(s.id),
+        history: vec![ctx.index],
+    })])
+}
+
+pub(super) fn record_assay(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    a: &AssayReport,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Assayer], "record assays")?;
+    let mut l = lot(state, &a.lot)?;
+    if let LotStatus::Consumed { in_entry } = l.status {
+        return refuse(
+            RuleCode::LotNotAvailable,
+            format!("lot {} was used up in entry {in_entry}", l.id),
+        );
+    }
+    if a.stage < l.assay_stage {
+        return refuse(
+            RuleCode::AssayStageRegressed,
+            format!(
+                "lot {} already has a {:?} assay; a {:?} one cannot replace it",
+                l.id, l.assay_stage, a.stage
+            ),
+        );
+    }
+    check_assays(&a.assays, l.metal)?;
+    if let Some(m) = a.moisture {
+        l.moisture = m;
+        l.dry = dry_mass(l.wet, m);
+    }
+    l.assays = a.assays.clone();
+    l.assay_stage = a.stage;
+    l.contained = contained(l.dry, &l.assays);
+    l.history.push(ctx.index);
+    Ok(vec![StateValue::Lot(l)])
+}
+
+pub(super) fn dispatch(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    d: &Dispatch,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Custodian], "dispatch lots")?;
+    let mut l = held_by(state, &d.lot, signer)?;
+    let receiver = registered(state, &d.to)?;
+    if receiver.id == signer.id {
+        return refuse(
+            RuleCode::InvalidField,
+            "a lot cannot be dispatched to its custodian",
+        );
+    }
+    if !receiver.has_role(Role::Custodian) {
+        return refuse(
+            RuleCode::NotAuthorized,
+            format!(
+                "{} cannot hold lots: it lacks the Custodian role",
+                receiver.id
+            ),
+        );
+    }
+    if d.route.is_empty() {
+        return refuse(
+            RuleCode::InvalidField,
+            "the route must name at least the country the lot leaves from",
+        );
+    }
+    l.status = LotStatus::InTransit {
+        to: d.to.clone(),
+        dispatched_in: ctx.index,
+    };
+    l.history.push(ctx.index);
+    Ok(vec![StateValue::Lot(l)])
+}
+
+pub(super) fn receive(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    r: &LotReceipt,
+) -> Result<Vec<StateValue>, RuleError> {
+    let mut l = lot(state, &r.lot)?;
+    let LotStatus::InTransit { to, .. } = &l.status else {
+        return refuse(
+            RuleCode::LotNotInTransit,
+            format!("lot {} is not in transit", l.id),
+        );
+    };
+    if *to != signer.id {
+        return refuse(
+            RuleCode::NotReceiver,
+            format!("lot {} was dispatched to {to}, not {}", l.id, signer.id),
+        );
+    }
+    positive("measured_wet", r.measured_wet)?;
+    if !r.accepted {
+        check_text("note", &r.note)?;
+    }
+    if r.accepted {
+        // Custody moves; the receiver's weight becomes the lot's, and the
+        // dry mass and contained metal follow it in proportion.
+        let dry = dry_mass(r.measured_wet, l.moisture);
+        l.contained = scale_contained(&l.contained, dry, l.dry)?;
+        l.wet = r.measured_wet;
+        l.dry = dry;
+        l.custodian = signer.id.clone();
+    }
+    l.status = LotStatus::Held;
+    l.history.push(ctx.index);
+    Ok(vec![StateValue::Lot(l)])
+}
+
+/// Contained metal carried from dry mass `from` to dry mass `to`:
+/// `floor(contained × to / from)` (all zero when `from` is zero).
+fn scale_contained(
+    contained: &[(Element, Grams)],
+    to: Grams,
+    from: Grams,
+) -> Result<Vec<(Element, Grams)>, RuleError> {
+    contained
+        .iter()
+        .map(|(e, g)| {
+            if from.0 == 0 {
+                return Ok((*e, Grams(0)));
+            }
+            let v = u128::from(g.0) * u128::from(to.0) / u128::from(from.0);
+            u64::try_from(v)
+                .map(|v| (*e, Grams(v)))
+                .or_else(|_| refuse(RuleCode::InvalidQuantity, "contained metal overflows"))
+        })
+        .collect()
+}
+
+/// Divides `total` among parts in proportion to `weights` (grams).
+fn divide(total: Grams, weights: &[Grams]) -> Result<Vec<Grams>, RuleError> {
+    let w: Vec<u128> = weights.iter().map(|g| u128::from(g.0)).collect();
+    match apportion(total.0, &w) {
+        Some(parts) => Ok(parts.into_iter().map(Grams).collect()),
+        None => refuse(RuleCode::InvalidQuantity, "quantities overflow"),
+    }
+}
+
+pub(super) fn split(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    s: &Split,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Processor], "split lots")?;
+    let mut parent = held_by(state, &s.lot, signer)?;
+    if s.parts.len() < 2 {
+        return refuse(RuleCode::InvalidField, "a split needs at least two parts");
+    }
+    new_lots(state, s.parts.iter().map(|p| &p.lot))?;
+    for p in &s.parts {
+        positive("part wet", p.wet)?;
+    }
+    let wets: Vec<Grams> = s.parts.iter().map(|p| p.wet).collect();
+    if Grams::sum(wets.iter().copied()) != Some(parent.wet) {
+        return refuse(
+            RuleCode::MassNotConserved,
+            format!("the parts must add up to the lot's {} exactly", parent.wet),
+        );
+    }
+    let drys = divide(parent.dry, &wets)?;
+    let mut per_element = Vec::new();
+    for (e, g) in &parent.contained {
+        per_element.push((*e, divide(*g, &wets)?));
+    }
+    let mut out = Vec::with_capacity(s.parts.len() + 1);
+    for (i, p) in s.parts.iter().enumerate() {
+        out.push(StateValue::Lot(Lot {
+            id: p.lot.clone(),
+            kind: parent.kind,
+            metal: parent.metal,
+            custodian: parent.custodian.clone(),
+            owner: parent.owner.clone(),
+            status: LotStatus::Held,
+            wet: p.wet,
+            moisture: parent.moisture,
+            dry: drys[i],
+            assays: parent.assays.clone(),
+            assay_stage: parent.assay_stage,
+            contained: per_element
+                .iter()
+                .map(|(e, parts)| (*e, parts[i]))
+                .collect(),
+            origin: parent.origin.clone(),
+            history: vec![ctx.index],
+        }));
+    }
+    parent.status = LotStatus::Consumed {
+        in_entry: ctx.index,
+    };
+    parent.history.push(ctx.index);
+    out.push(StateValue::Lot(parent));
+    Ok(out)
+}
+
+/// Inputs of a blend or transformation: distinct, held by the signer, of
+/// one owner.
+fn inputs<'a>(
+    state: &impl StateView,
+    signer: &Participant,
+    ids: impl IntoIterator<Item = &'a LotId>,
+) -> Result<Vec<Lot>, RuleError> {
+    let mut seen = HashSet::new();
+    let mut lots: Vec<Lot> = Vec::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return refuse(RuleCode::InvalidField, format!("lot {id} is named twice"));
+        }
+        let l = held_by(state, id, signer)?;
+        if let Some(first) = lots.first()
+            && first.owner != l.owner
+        {
+            return refuse(
+                RuleCode::InvalidField,
+                format!(
+                    "inputs belong to different owners ({} and {})",
+                    first.owner, l.owner
+                ),
+            );
+        }
+        lots.push(l);
+    }
+    Ok(lots)
+}
+
+fn add_contained(into: &mut Vec<(Element, Grams)>, e: Element, g: Grams) -> Result<(), RuleError> {
+    match into.iter_mut().find(|(x, _)| *x == e) {
+        Some((_, total)) => {
+            *total = match total.checked_add(g) {
+                Some(t) => t,
+                None => return refuse(RuleCode::InvalidQuantity, "contained metal overflows"),
+            }
+        }
+        None => into.push((e, g)),
+    }
+    Ok(())
+}
+
+pub(super) fn blend(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    b: &Blend,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Processor], "blend lots")?;
+    if b.inputs.len() < 2 {
+        return refuse(RuleCode::InvalidField, "a blend needs at least two inputs");
+    }
+    let lots = inputs(state, signer, &b.inputs)?;
+    new_lots(state, [&b.output])?;
+    let metal = lots[0].metal;
+    if lots.iter().any(|l| l.metal != metal) {
+        return refuse(
+            RuleCode::InvalidField,
+            "blended lots must have the same payable metal",
+        );
+    }
+    let overflow = || refuse(RuleCode::InvalidQuantity, "masses overflow");
+    let Some(wet) = Grams::sum(lots.iter().map(|l| l.wet)) else {
+        return overflow();
+    };
+    let Some(dry) = Grams::sum(lots.iter().map(|l| l.dry)) else {
+        return overflow();
+    };
+    let mut total = Vec::new();
+    for l in &lots {
+        for (e, g) in &l.contained {
+            add_contained(&mut total, *e, *g)?;
+        }
+    }
+    let origin_parts: Vec<(&Origin, Grams)> = lots
+        .iter()
+        .map(|l| (&l.origin, l.contained_of(metal)))
+        .collect();
+    let Some(origin) = Origin::mix(&origin_parts) else {
+        return refuse(
+            RuleCode::InvalidQuantity,
+            format!("the inputs contain no {metal:?} to trace"),
+        );
+    };
+    let assays = total
+        .iter()
+        .map(|(e, g)| Assay {
+            element: *e,
+            grade: Ppb::ratio(*g, dry),
+        })
+        .collect();
+    let stage = lots
+        .iter()
+        .map(|l| l.assay_stage)
+        .min()
+        .unwrap_or(AssayStage::Provisional);
+    let output = Lot {
+        id: b.output.clone(),
+        kind: LotKind::Blend,
+        metal,
+        custodian: signer.id.clone(),
+        owner: lots[0].owner.clone(),
+        status: LotStatus::Held,
+        wet,
+        moisture: Ppb::ratio(Grams(wet.0 - dry.0), wet),
+        dry,
+        assays,
+        assay_stage: stage,
+        contained: total,
+        origin,
+        history: vec![ctx.index],
+    };
+    let mut out: Vec<StateValue> = lots
+        .into_iter()
+        .map(|mut l| {
+            l.status = LotStatus::Consumed {
+                in_entry: ctx.index,
+            };
+            l.history.push(ctx.index);
+            StateValue::Lot(l)
+        })
+        .collect();
+    out.push(StateValue::Lot(output));
+    Ok(out)
+}
+
+pub(super) fn transform(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    t: &Transformation,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Processor], "transform lots")?;
+    check_text("process", &t.process)?;
+    if t.inputs.is_empty() || t.outputs.is_empty() {
+        return refuse(
+            RuleCode::InvalidField,
+            "a transformation needs inputs and outputs",
+        );
+    }
+    let mut lots = inputs(state, signer, t.inputs.iter().map(|i| &i.lot))?;
+    new_lots(state, t.outputs.iter().map(|o| &o.lot))?;
+    // What each input gives up: its consumed share of dry mass and metal.
+    let mut consumed_metal: Vec<(Element, Grams)> = Vec::new();
+    let mut taken: Vec<Vec<(Element, Grams)>> = Vec::with_capacity(lots.len());
+    for (l, input) in lots.iter_mut().zip(&t.inputs) {
+        positive("consumed_wet", input.consumed_wet)?;
+        if input.consumed_wet > l.wet {
+            return refuse(
+                RuleCode::MassNotConserved,
+                format!(
+                    "{} taken from lot {}, which holds only {}",
+                    input.consumed_wet, l.id, l.wet
+                ),
+            );
+        }
+        let consumed_dry = Grams(scale(l.dry, input.consumed_wet, l.wet)?);
+        let mut from_this = Vec::new();
+        for (e, g) in &l.contained {
+            let part = Grams(scale(*g, input.consumed_wet, l.wet)?);
+            add_contained(&mut consumed_metal, *e, part)?;
+            from_this.push((*e, part));
+        }
+        // What is left stays in the lot; all of it taken consumes the lot.
+        l.wet = Grams(l.wet.0 - input.consumed_wet.0);
+        l.dry = Grams(l.dry.0 - consumed_dry.0);
+        for (e, g) in l.contained.iter_mut() {
+            let part = from_this
+                .iter()
+                .find(|(x, _)| x == e)
+                .map(|(_, p)| *p)
+                .unwrap_or_default();
+            *g = Grams(g.0 - part.0);
+        }
+        if l.wet.0 == 0 {
+            l.status = LotStatus::Consumed {
+                in_entry: ctx.index,
+            };
+        }
+        l.history.push(ctx.index);
+        taken.push(from_this);
+    }
+    let mut outputs = Vec::with_capacity(t.outputs.len());
+    let mut produced: Vec<(Element, Grams)> = Vec::new();
+    for o in &t.outputs {
+        positive("output wet", o.wet)?;
+        check_assays(&o.assays, o.metal)?;
+        let dry = dry_mass(o.wet, o.moisture);
+        let c = contained(dry, &o.assays);
+        for (e, g) in &c {
+            add_contained(&mut produced, *e, *g)?;
+        }
+        let parts: Vec<(&Origin, Grams)> = lots
+            .iter()
+            .zip(&taken)
+            .map(|(l, from)| {
+                let g = from
+                    .iter()
+                    .find(|(e, _)| *e == o.metal)
+                    .map(|(_, g)| *g)
+                    .unwrap_or_default();
+                (&l.origin, g)
+            })
+            .collect();
+        let Some(origin) = Origin::mix(&parts) else {
+            return refuse(
+                RuleCode::MetalExceedsInputs,
+                format!(
+                    "output {} holds {:?} that no input contained",
+                    o.lot, o.metal
+                ),
+            );
+        };
+        outputs.push(Lot {
+            id: o.lot.clone(),
+            kind: o.kind,
+            metal: o.metal,
+            custodian: signer.id.clone(),
+            owner: lots[0].owner.clone(),
+            status: LotStatus::Held,
+            wet: o.wet,
+            moisture: o.moisture,
+            dry,
+            assays: o.assays.clone(),
+            assay_stage: AssayStage::Provisional,
+            contained: c,
+            origin,
+            history: vec![ctx.index],
+        });
+    }
+    for (e, out) in &produced {
+        let input = consumed_metal
+            .iter()
+            .find(|(x, _)| x == e)
+            .map(|(_, g)| *g)
+            .unwrap_or_default();
+        let limit = input.0.saturating_add(TRANSFORM_TOLERANCE.of(input).0);
+        if out.0 > limit {
+            return refuse(
+                RuleCode::MetalExceedsInputs,
+                format!(
+                    "outputs contain {out} of {e:?}, inputs only {input} (tolerance {TRANSFORM_TOLERANCE})"
+                ),
+            );
+        }
+    }
+    let mut values: Vec<StateValue> = lots.into_iter().map(StateValue::Lot).collect();
+    values.extend(outputs.into_iter().map(StateValue::Lot));
+    Ok(values)
+}
+
+/// `floor(value × part / whole)`; `whole` is not zero here.
+fn scale(value: Grams, part: Grams, whole: Grams) -> Result<u64, RuleError> {
+    if whole.0 == 0 {
+        return Ok(0);
+    }
+    let v = u128::from(value.0) * u128::from(part.0) / u128::from(whole.0);
+    u64::try_from(v).or_else(|_| refuse(RuleCode::InvalidQuantity, "quantities overflow"))
+}
+
+pub(super) fn sell(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    s: &Sale,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Seller], "sell lots")?;
+    let mut l = lot(state, &s.lot)?;
+    if let LotStatus::Consumed { in_entry } = l.status {
+        return refuse(
+            RuleCode::LotNotAvailable,
+            format!("lot {} was used up in entry {in_entry}", l.id),
+        );
+    }
+    if l.owner != signer.id {
+        return refuse(
+            RuleCode::NotOwner,
+            format!("lot {} is owned by {}, not {}", l.id, l.owner, signer.id),
+        );
+    }
+    let buyer = registered(state, &s.buyer)?;
+    if buyer.id == signer.id || !buyer.has_role(Role::Purchaser) {
+        return refuse(
+            RuleCode::NotAuthorized,
+            format!(
+                "{} cannot buy this lot: it needs the Purchaser role and must not be the seller",
+                buyer.id
+            ),
+        );
+    }
+    l.owner = buyer.id;
+    l.history.push(ctx.index);
+    Ok(vec![StateValue::Lot(l)])
+}
