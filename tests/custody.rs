@@ -96,6 +96,7 @@ impl Chain {
             Who::Lab => &mut self.lab,
             Who::Compliance => &mut self.compliance,
             Who::Buyer => &mut self.buyer,
+            Who::Operator => &mut self.f.operator,
         }
     }
 
@@ -181,6 +182,7 @@ enum Who {
     Lab,
     Compliance,
     Buyer,
+    Operator,
 }
 
 fn dispatch(lot: &str, to: &str) -> EventBody {
@@ -641,5 +643,466 @@ fn assays_settle_forward_and_cahra_findings_are_dated() {
     c.f.reopen();
     assert_eq!(c.f.ledger().root(), root);
     assert_eq!(c.lot("L1").unwrap().assay_stage, AssayStage::Umpire);
+    verify_log(&c.f.log_path(), false).unwrap();
+}
+
+// ---------------------------------------------------------------------
+// Supplier compliance, receipt policies, red flags, documents, corrections.
+
+use oretrail::crypto::sha256;
+use oretrail::model::{
+    CodeOfConductAcknowledgement, Correction, DocumentAttachment, DocumentKind, DocumentRef,
+    EsgElement, EsgScore, FlagDecision, FlagDecisionKind, FlagId, FlagKind, OfficerAppointment,
+    OnboardingAssessment, ReceiptPolicy, ReviewCadence, SanctionKind, SanctionReason,
+    SupplierReinstatement, SupplierReview, SupplierSanction, Timestamp, UnreviewedSupplierPolicy,
+};
+
+const DAY: u64 = 24 * 60 * 60 * 1000;
+
+impl Chain {
+    /// The compliance officer acts for the smelter.
+    fn appoint(&mut self) {
+        self.ok(
+            Who::Operator,
+            EventBody::AppointOfficer(OfficerAppointment {
+                officer: pid("compliance"),
+                organisation: pid("smelter"),
+            }),
+        );
+    }
+
+    fn flags_of(&self, lot: &str) -> Vec<oretrail::model::Flag> {
+        self.lot(lot)
+            .unwrap()
+            .flags
+            .iter()
+            .map(|id| self.f.ledger().state().flag(*id).unwrap().unwrap())
+            .collect()
+    }
+
+    fn in_days(&self, days: u64) -> Timestamp {
+        Timestamp::from_millis(self.f.clock.now().as_millis() + days * DAY)
+    }
+}
+
+fn sanction(kind: SanctionKind, reason: SanctionReason) -> EventBody {
+    EventBody::SanctionSupplier(SupplierSanction {
+        organisation: pid("smelter"),
+        supplier: pid("mine"),
+        kind,
+        reason,
+        note: "audit finding 2026-07".into(),
+    })
+}
+
+#[test]
+fn a_sanctioned_suppliers_delivery_is_refused_until_reinstated() {
+    let mut c = Chain::new();
+    c.create("L1", "KAN", 1_000_000);
+    let one_year = c.in_days(400);
+    // Not yet an officer of the smelter: may not sanction for it.
+    c.refused(
+        Who::Compliance,
+        sanction(
+            SanctionKind::Blacklisted { until: one_year },
+            SanctionReason::ContractViolation,
+        ),
+        RuleCode::NotAuthorized,
+        &[],
+    );
+    c.appoint();
+    // Blacklisting is for 1 to 3 years, and for contract or legal grounds.
+    let short = c.in_days(100);
+    c.refused(
+        Who::Compliance,
+        sanction(
+            SanctionKind::Blacklisted { until: short },
+            SanctionReason::ContractViolation,
+        ),
+        RuleCode::InvalidField,
+        &[],
+    );
+    c.refused(
+        Who::Compliance,
+        sanction(SanctionKind::PermanentBan, SanctionReason::LegalViolation),
+        RuleCode::InvalidField,
+        &[],
+    );
+    c.refused(
+        Who::Compliance,
+        EventBody::ReinstateSupplier(SupplierReinstatement {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            note: "no sanction yet".into(),
+        }),
+        RuleCode::NoSanctionInForce,
+        &[],
+    );
+    let until = c.in_days(400);
+    c.ok(
+        Who::Compliance,
+        sanction(
+            SanctionKind::Blacklisted { until },
+            SanctionReason::ContractViolation,
+        ),
+    );
+    c.ok(Who::Mine, dispatch("L1", "smelter"));
+    c.refused(
+        Who::Smelter,
+        receipt("L1", 1_000_000, true),
+        RuleCode::SupplierSanctioned,
+        &["L1"],
+    );
+    // Turning the delivery away is always allowed.
+    c.ok(Who::Smelter, receipt("L1", 1_000_000, false));
+    c.ok(
+        Who::Compliance,
+        EventBody::ReinstateSupplier(SupplierReinstatement {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            note: "corrective plan verified".into(),
+        }),
+    );
+    c.ship_to_smelter("L1");
+    assert_eq!(c.lot("L1").unwrap().custodian, pid("smelter"));
+    // A permanent ban cannot be lifted.
+    c.ok(
+        Who::Compliance,
+        sanction(SanctionKind::PermanentBan, SanctionReason::Bribery),
+    );
+    c.refused(
+        Who::Compliance,
+        EventBody::ReinstateSupplier(SupplierReinstatement {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            note: "appeal".into(),
+        }),
+        RuleCode::NotAuthorized,
+        &[],
+    );
+}
+
+#[test]
+fn a_sanctioned_mines_material_is_refused_even_through_a_trader() {
+    let mut c = Chain::new();
+    c.appoint();
+    c.create("L1", "KAN", 1_000_000);
+    // The mine sells to the buyer (acting as a trader), which delivers.
+    c.ok(
+        Who::Mine,
+        EventBody::Sell(Sale {
+            lot: lot_id("L1"),
+            buyer: pid("buyer"),
+            documents: vec![],
+        }),
+    );
+    c.ok(Who::Mine, dispatch("L1", "buyer"));
+    c.ok(Who::Buyer, receipt("L1", 1_000_000, true));
+    let until = c.in_days(800);
+    c.ok(
+        Who::Compliance,
+        sanction(
+            SanctionKind::Blacklisted { until },
+            SanctionReason::LegalViolation,
+        ),
+    );
+    c.ok(Who::Buyer, dispatch("L1", "smelter"));
+    c.refused(
+        Who::Smelter,
+        receipt("L1", 1_000_000, true),
+        RuleCode::SupplierSanctioned,
+        &["L1"],
+    );
+}
+
+#[test]
+fn a_receipt_policy_requires_code_acknowledgement_and_a_current_review() {
+    let mut c = Chain::new();
+    c.appoint();
+    let policy = |p| {
+        EventBody::SetReceiptPolicy(ReceiptPolicy {
+            organisation: pid("smelter"),
+            unreviewed_supplier: p,
+        })
+    };
+    c.refused(
+        Who::Mine,
+        policy(UnreviewedSupplierPolicy::Refuse),
+        RuleCode::NotAuthorized,
+        &[],
+    );
+    c.ok(Who::Compliance, policy(UnreviewedSupplierPolicy::Refuse));
+    c.create("L1", "KAN", 1_000_000);
+    c.ok(Who::Mine, dispatch("L1", "smelter"));
+    c.refused(
+        Who::Smelter,
+        receipt("L1", 1_000_000, true),
+        RuleCode::CodeNotAcknowledged,
+        &["L1"],
+    );
+    c.ok(
+        Who::Mine,
+        EventBody::AcknowledgeCode(CodeOfConductAcknowledgement {
+            organisation: pid("smelter"),
+            policy_sha256: sha256(b"Supplier Code of Conduct v3"),
+            version: "3".into(),
+        }),
+    );
+    c.refused(
+        Who::Smelter,
+        receipt("L1", 1_000_000, true),
+        RuleCode::SupplierNotReviewed,
+        &["L1"],
+    );
+    // An onboarding assessment scores all twelve elements.
+    let scores: Vec<EsgScore> = EsgElement::ALL
+        .iter()
+        .map(|e| EsgScore {
+            element: *e,
+            score: 80,
+        })
+        .collect();
+    c.refused(
+        Who::Compliance,
+        EventBody::AssessOnboarding(OnboardingAssessment {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            scores: scores[..11].to_vec(),
+            passed: true,
+            report: None,
+        }),
+        RuleCode::InvalidField,
+        &[],
+    );
+    c.ok(
+        Who::Compliance,
+        EventBody::AssessOnboarding(OnboardingAssessment {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            scores,
+            passed: true,
+            report: None,
+        }),
+    );
+    let review = |passed, cadence, until| {
+        EventBody::ReviewSupplier(SupplierReview {
+            organisation: pid("smelter"),
+            supplier: pid("mine"),
+            passed,
+            cadence,
+            valid_until: until,
+            report: None,
+        })
+    };
+    let too_long = c.in_days(120);
+    c.refused(
+        Who::Compliance,
+        review(true, ReviewCadence::Quarterly, too_long),
+        RuleCode::InvalidField,
+        &[],
+    );
+    let failed_until = c.in_days(90);
+    c.ok(
+        Who::Compliance,
+        review(false, ReviewCadence::Quarterly, failed_until),
+    );
+    c.refused(
+        Who::Smelter,
+        receipt("L1", 1_000_000, true),
+        RuleCode::SupplierNotReviewed,
+        &["L1"],
+    );
+    let until = c.in_days(90);
+    c.ok(
+        Who::Compliance,
+        review(true, ReviewCadence::Quarterly, until),
+    );
+    c.ok(Who::Smelter, receipt("L1", 1_000_000, true));
+    // After the review expires, the next delivery is refused again.
+    c.create("L2", "KAN", 1_000_000);
+    c.ok(Who::Mine, dispatch("L2", "smelter"));
+    c.f.clock.advance(91 * DAY);
+    c.refused(
+        Who::Smelter,
+        receipt("L2", 1_000_000, true),
+        RuleCode::SupplierNotReviewed,
+        &["L2"],
+    );
+    // A policy of flagging accepts it and records a red flag instead.
+    c.ok(Who::Compliance, policy(UnreviewedSupplierPolicy::Flag));
+    c.ok(Who::Smelter, receipt("L2", 1_000_000, true));
+    let kinds: Vec<FlagKind> = c.flags_of("L2").iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![FlagKind::SupplierNotReviewed]);
+}
+
+#[test]
+fn red_flags_are_raised_at_capture_and_decided_by_compliance() {
+    let mut c = Chain::new();
+    c.appoint();
+    // Production above capacity: KAN may produce 50,000 t of Cu a year; a
+    // lot with 230,000 t contained is far above it.
+    c.create("BIG", "KAN", 1_000_000_000_000);
+    let big = c.flags_of("BIG");
+    assert_eq!(big.len(), 1);
+    assert_eq!(big[0].kind, FlagKind::ProductionAboveCapacity);
+    assert_eq!(big[0].organisation, pid("mine"));
+    // Artisanal and CAHRA origin, weight variance, missing export permit.
+    c.ok(
+        Who::Compliance,
+        EventBody::DetermineCahra(CahraFinding {
+            site: SiteId::new("ART").unwrap(),
+            cahra: true,
+            effective: Timestamp::from_millis(common::START_MS),
+            source: "EU CAHRA indicative list".into(),
+        }),
+    );
+    c.create("A1", "ART", 1_000_000);
+    c.ok(
+        Who::Mine,
+        EventBody::Dispatch(Dispatch {
+            lot: lot_id("A1"),
+            to: pid("smelter"),
+            route: vec![
+                oretrail::model::CountryCode::new("ZM").unwrap(),
+                oretrail::model::CountryCode::new("TZ").unwrap(),
+            ],
+            documents: vec![DocumentRef {
+                kind: DocumentKind::BillOfLading,
+                sha256: sha256(b"bl"),
+            }],
+        }),
+    );
+    c.ok(Who::Smelter, receipt("A1", 980_000, true));
+    let mut kinds: Vec<FlagKind> = c.flags_of("A1").iter().map(|f| f.kind).collect();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(
+        kinds,
+        vec![
+            FlagKind::ArtisanalOrigin,
+            FlagKind::CahraOrigin,
+            FlagKind::MissingExportDocument,
+            FlagKind::WeightVariance,
+        ]
+    );
+    let cahra = c
+        .flags_of("A1")
+        .into_iter()
+        .find(|f| f.kind == FlagKind::CahraOrigin)
+        .unwrap();
+    assert_eq!(cahra.organisation, pid("smelter"));
+    assert!(cahra.decisions.is_empty(), "a new flag is open");
+    // Decisions: only the organisation's compliance role; unknown flags refused.
+    let decide = |flag: FlagId, decision| {
+        EventBody::DecideFlag(FlagDecision {
+            flag,
+            decision,
+            note: "step 3 risk management".into(),
+        })
+    };
+    c.refused(
+        Who::Smelter,
+        decide(cahra.id, FlagDecisionKind::Suspend),
+        RuleCode::NotAuthorized,
+        &[],
+    );
+    c.refused(
+        Who::Compliance,
+        decide(FlagId { entry: 9999, n: 0 }, FlagDecisionKind::Continue),
+        RuleCode::FlagUnknown,
+        &[],
+    );
+    c.ok(
+        Who::Compliance,
+        decide(
+            cahra.id,
+            FlagDecisionKind::Mitigate {
+                plan: "on-site audit of ART before the next delivery".into(),
+            },
+        ),
+    );
+    let decided = c.f.ledger().state().flag(cahra.id).unwrap().unwrap();
+    assert_eq!(decided.decisions.len(), 1);
+    assert_eq!(decided.decisions[0].by, pid("compliance"));
+    // Flags follow the material into what is made from it.
+    c.ok(
+        Who::Smelter,
+        EventBody::Transform(Transformation {
+            process: "campaign".into(),
+            inputs: vec![TransformInput {
+                lot: lot_id("A1"),
+                consumed_wet: Grams(980_000),
+            }],
+            outputs: vec![TransformOutput {
+                lot: lot_id("C1"),
+                kind: LotKind::Cathode,
+                metal: Element::Cu,
+                // 226,500 g of Cu against 225,400 g in: within the
+                // tolerance, so accepted with a flag.
+                wet: Grams(226_523),
+                moisture: ppb(0),
+                assays: cu(999_900_000),
+            }],
+        }),
+    );
+    let cathode = c.lot("C1").unwrap();
+    assert!(cathode.flags.contains(&cahra.id));
+    assert!(
+        c.flags_of("C1")
+            .iter()
+            .any(|f| f.kind == FlagKind::NearMetalTolerance)
+    );
+}
+
+#[test]
+fn documents_and_corrections_are_new_entries_that_edit_nothing() {
+    let mut c = Chain::new();
+    let created = c.create("L1", "KAN", 1_000_000);
+    let doc = DocumentRef {
+        kind: DocumentKind::WeightCertificate,
+        sha256: sha256(b"weight certificate"),
+    };
+    c.refused(
+        Who::Lab,
+        EventBody::AttachDocument(DocumentAttachment {
+            lot: lot_id("L1"),
+            document: doc.clone(),
+        }),
+        RuleCode::NotAuthorized,
+        &["L1"],
+    );
+    c.ok(
+        Who::Mine,
+        EventBody::AttachDocument(DocumentAttachment {
+            lot: lot_id("L1"),
+            document: doc,
+        }),
+    );
+    let assayed = c.ok(
+        Who::Lab,
+        EventBody::RecordAssay(AssayReport {
+            lot: lot_id("L1"),
+            stage: AssayStage::Final,
+            assays: cu(240_000_000),
+            moisture: None,
+            certificate: None,
+        }),
+    );
+    let correction = |entry| {
+        EventBody::Correct(Correction {
+            entry,
+            lot: Some(lot_id("L1")),
+            reason: "production period was misstated".into(),
+        })
+    };
+    c.refused(Who::Mine, correction(9999), RuleCode::InvalidField, &["L1"]);
+    c.refused(Who::Mine, correction(1), RuleCode::InvalidField, &["L1"]);
+    let fixed = c.ok(Who::Mine, correction(created));
+    let l = c.lot("L1").unwrap();
+    assert_eq!(
+        l.corrections,
+        vec![(fixed, created, "production period was misstated".into())]
+    );
+    assert_eq!(l.documents.len(), 1);
+    assert!(l.history.contains(&assayed));
     verify_log(&c.f.log_path(), false).unwrap();
 }

@@ -23,7 +23,9 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Canonical, CodecError};
-use crate::crypto::{CryptoError, Digest, KeyCache, KeyFileError, PublicKey, Signature};
+use crate::crypto::{
+    CryptoError, Digest, KeyCache, KeyFileError, PublicKey, SecretKey, Signature,
+};
 use crate::merkle::{self, Hash, checkpoint::Checkpoint};
 use crate::model::{
     CountryCode, Entry, Event, EventBody, Genesis, LedgerInfo, ParticipantId, SignedEvent,
@@ -227,7 +229,23 @@ impl Ledger {
         genesis: GenesisParams,
         options: Options,
     ) -> Result<Ledger, LedgerError> {
-        open::create(dir, genesis, options)
+        let log_key = SecretKey::generate()?;
+        let operator_key = SecretKey::generate()?;
+        open::create(dir, genesis, log_key, operator_key, options)
+    }
+
+    /// Like [`Ledger::create`], with the log and operator keys given instead
+    /// of generated, so that a ledger built from fixed seeds (the demo) is
+    /// the same, entry for entry, on every run. The keys are written to
+    /// `dir/keys/` as `create` writes its own.
+    pub fn create_with_keys(
+        dir: &Path,
+        genesis: GenesisParams,
+        log_key: SecretKey,
+        operator_key: SecretKey,
+        options: Options,
+    ) -> Result<Ledger, LedgerError> {
+        open::create(dir, genesis, log_key, operator_key, options)
     }
 
     /// Opens an existing ledger, recovering from a crash if needed.

@@ -32,6 +32,8 @@ use crate::store::{Damage, EntryLocation, FrameKind, Index, IndexBatch, LogReade
 pub(super) fn create(
     dir: &Path,
     params: GenesisParams,
+    log_key: SecretKey,
+    operator_key: SecretKey,
     options: Options,
 ) -> Result<Ledger, LedgerError> {
     let log_path = dir.join(LOG_FILE);
@@ -51,8 +53,6 @@ pub(super) fn create(
         .mode(0o700)
         .create(&keys)
         .map_err(|e| LedgerError::io(&keys, e))?;
-    let log_key = SecretKey::generate()?;
-    let operator_key = SecretKey::generate()?;
     let created = [
         keys.join(LOG_KEY_FILE),
         keys.join(OPERATOR_KEY_FILE),

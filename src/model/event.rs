@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compliance::{
+    EsgScore, FlagDecisionKind, FlagId, GrievanceOutcome, ReviewCadence, SanctionKind,
+    SanctionReason, UnreviewedSupplierPolicy,
+};
 use super::ids::{CountryCode, ParticipantId, Timestamp};
 use super::lot::{LotId, LotKind, SiteId, SiteScale};
 use super::participant::{ParticipantKind, Role};
@@ -50,6 +54,17 @@ pub enum EventBody {
     Blend(Blend),
     Transform(Transformation),
     Sell(Sale),
+    AppointOfficer(OfficerAppointment),
+    AssessOnboarding(OnboardingAssessment),
+    ReviewSupplier(SupplierReview),
+    SanctionSupplier(SupplierSanction),
+    ReinstateSupplier(SupplierReinstatement),
+    AcknowledgeCode(CodeOfConductAcknowledgement),
+    ReportGrievance(GrievanceReport),
+    SetReceiptPolicy(ReceiptPolicy),
+    AttachDocument(DocumentAttachment),
+    Correct(Correction),
+    DecideFlag(FlagDecision),
 }
 
 impl EventBody {
@@ -71,6 +86,17 @@ impl EventBody {
             EventBody::Blend(_) => "blend",
             EventBody::Transform(_) => "transform",
             EventBody::Sell(_) => "sell",
+            EventBody::AppointOfficer(_) => "appoint_officer",
+            EventBody::AssessOnboarding(_) => "assess_onboarding",
+            EventBody::ReviewSupplier(_) => "review_supplier",
+            EventBody::SanctionSupplier(_) => "sanction_supplier",
+            EventBody::ReinstateSupplier(_) => "reinstate_supplier",
+            EventBody::AcknowledgeCode(_) => "acknowledge_code",
+            EventBody::ReportGrievance(_) => "report_grievance",
+            EventBody::SetReceiptPolicy(_) => "set_receipt_policy",
+            EventBody::AttachDocument(_) => "attach_document",
+            EventBody::Correct(_) => "correct",
+            EventBody::DecideFlag(_) => "decide_flag",
         }
     }
 }
@@ -266,4 +292,106 @@ pub struct Sale {
     pub lot: LotId,
     pub buyer: ParticipantId,
     pub documents: Vec<DocumentRef>,
+}
+
+/// The operator, or the organisation itself, appoints a participant (for
+/// example a compliance officer) to act for an organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerAppointment {
+    pub officer: ParticipantId,
+    pub organisation: ParticipantId,
+}
+
+/// A buying organisation's compliance role records a supplier's onboarding
+/// assessment on the twelve ESG elements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnboardingAssessment {
+    pub organisation: ParticipantId,
+    pub supplier: ParticipantId,
+    /// One score per element, all twelve.
+    pub scores: Vec<EsgScore>,
+    pub passed: bool,
+    pub report: Option<DocumentRef>,
+}
+
+/// A periodic ESG review of a supplier, valid until a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplierReview {
+    pub organisation: ParticipantId,
+    pub supplier: ParticipantId,
+    pub passed: bool,
+    pub cadence: ReviewCadence,
+    pub valid_until: Timestamp,
+    pub report: Option<DocumentRef>,
+}
+
+/// A supplier blacklisted (1 to 3 years) or permanently banned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplierSanction {
+    pub organisation: ParticipantId,
+    pub supplier: ParticipantId,
+    pub kind: SanctionKind,
+    pub reason: SanctionReason,
+    pub note: String,
+}
+
+/// A sanction lifted before it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplierReinstatement {
+    pub organisation: ParticipantId,
+    pub supplier: ParticipantId,
+    pub note: String,
+}
+
+/// The supplier's own signed acknowledgement of a buyer's Supplier Code of
+/// Conduct, naming the policy document by hash and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeOfConductAcknowledgement {
+    pub organisation: ParticipantId,
+    pub policy_sha256: Digest,
+    pub version: String,
+}
+
+/// A grievance or whistleblower report about a participant and the
+/// outcome of its investigation. The content stays off the ledger (only its
+/// hash is here) and the reporter is never named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrievanceReport {
+    pub organisation: ParticipantId,
+    pub subject: ParticipantId,
+    pub report_sha256: Digest,
+    pub outcome: GrievanceOutcome,
+}
+
+/// An organisation's rule for deliveries from unreviewed suppliers. Once
+/// set, its supplier checks (code acknowledgement, review) apply to every
+/// delivery it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptPolicy {
+    pub organisation: ParticipantId,
+    pub unreviewed_supplier: UnreviewedSupplierPolicy,
+}
+
+/// A document attached to a lot after the fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentAttachment {
+    pub lot: LotId,
+    pub document: DocumentRef,
+}
+
+/// A correction: a new event that names an earlier entry and says what
+/// was wrong. Nothing is edited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    pub entry: u64,
+    pub lot: Option<LotId>,
+    pub reason: String,
+}
+
+/// A compliance role decides on a red flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagDecision {
+    pub flag: FlagId,
+    pub decision: FlagDecisionKind,
+    pub note: String,
 }

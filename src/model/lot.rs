@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::compliance::{AttachedDocument, FlagId};
 use super::ids::{CountryCode, IdError, ParticipantId, Timestamp};
 use super::quantity::{Assay, AssayStage, BILLION, Element, Grams, Ppb, apportion};
 
@@ -111,6 +112,8 @@ pub struct Site {
     /// Every CAHRA determination, in entry order.
     pub cahra: Vec<CahraDetermination>,
     pub registered_in: u64,
+    /// Declared production: each lot's period and contained payable metal.
+    pub production: Vec<(Timestamp, Timestamp, Grams)>,
 }
 
 impl Site {
@@ -243,6 +246,15 @@ pub struct Lot {
     pub origin: Origin,
     /// Entries that concern the lot, in order (creation first).
     pub history: Vec<u64>,
+    /// The owner before the latest sale.
+    pub seller: Option<ParticipantId>,
+    /// Documents attached after the fact (those carried by dispatches,
+    /// receipts and sales stay in their events).
+    pub documents: Vec<AttachedDocument>,
+    /// Corrections naming the lot: (correcting entry, corrected entry, reason).
+    pub corrections: Vec<(u64, u64, String)>,
+    /// Red flags raised on this lot or on the lots it was made from.
+    pub flags: Vec<FlagId>,
 }
 
 impl Lot {
@@ -305,6 +317,7 @@ mod tests {
             annual_capacity: Grams(1),
             cahra: vec![],
             registered_in: 1,
+            production: vec![],
         };
         let det = |cahra, ms, entry| CahraDetermination {
             cahra,

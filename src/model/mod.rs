@@ -1,6 +1,7 @@
 //! Domain types: identifiers, time, participants, keys, events and ledger
 //! entries. Pure data with validating constructors; no I/O.
 
+mod compliance;
 mod entry;
 mod event;
 mod ids;
@@ -9,11 +10,19 @@ mod participant;
 mod quantity;
 mod state;
 
+pub use compliance::{
+    AttachedDocument, CodeAcknowledgement, EsgElement, EsgScore, Flag, FlagDecisionKind,
+    FlagDecisionRecord, FlagId, FlagKind, GrievanceOutcome, ReviewCadence, ReviewRecord,
+    SanctionKind, SanctionReason, SanctionRecord, SupplierFile, UnreviewedSupplierPolicy,
+};
 pub use entry::{Entry, SignedEvent};
 pub use event::{
-    AssayReport, Blend, CahraFinding, Dispatch, DocumentKind, DocumentRef, Event, EventBody,
-    Genesis, KeyAdded, KeyRevoked, KeyRotated, LotCreation, LotReceipt, Registration, Sale,
-    SiteRegistration, Split, SplitPart, TransformInput, TransformOutput, Transformation,
+    AssayReport, Blend, CahraFinding, CodeOfConductAcknowledgement, Correction, Dispatch,
+    DocumentAttachment, DocumentKind, DocumentRef, Event, EventBody, FlagDecision, Genesis,
+    GrievanceReport, KeyAdded, KeyRevoked, KeyRotated, LotCreation, LotReceipt, OfficerAppointment,
+    OnboardingAssessment, ReceiptPolicy, Registration, Sale, SiteRegistration, Split, SplitPart,
+    SupplierReinstatement, SupplierReview, SupplierSanction, TransformInput, TransformOutput,
+    Transformation,
 };
 pub use ids::{CountryCode, IdError, ParticipantId, Timestamp};
 pub use lot::{
@@ -25,5 +34,6 @@ pub use quantity::{
     Assay, AssayStage, BILLION, Element, Grams, Ppb, PpbError, apportion, contained, dry_mass,
 };
 pub use state::{
-    CachedState, MemoryState, Overlay, PrecheckedKeys, StateError, StateKey, StateValue, StateView,
+    Affiliation, CachedState, MemoryState, Overlay, PrecheckedKeys, StateError, StateKey,
+    StateValue, StateView,
 };

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::compliance::{Flag, FlagId, SupplierFile};
+use super::event::ReceiptPolicy;
 use super::ids::ParticipantId;
 use super::lot::{Lot, LotId, Site, SiteId};
 use super::participant::{KeyRecord, LedgerInfo, Participant};
@@ -24,6 +26,12 @@ pub enum StateKey {
     Key(PublicKey),
     Site(SiteId),
     Lot(LotId),
+    /// The organisation a participant acts for.
+    Affiliation(ParticipantId),
+    /// An organisation's file on a supplier: (organisation, supplier).
+    Supplier(ParticipantId, ParticipantId),
+    ReceiptPolicy(ParticipantId),
+    Flag(FlagId),
 }
 
 impl StateKey {
@@ -35,6 +43,22 @@ impl StateKey {
             StateKey::Key(key) => [b"K".as_slice(), key.as_bytes().as_slice()].concat(),
             StateKey::Site(id) => [b"S".as_slice(), id.as_str().as_bytes()].concat(),
             StateKey::Lot(id) => [b"T".as_slice(), id.as_str().as_bytes()].concat(),
+            StateKey::Affiliation(id) => [b"A".as_slice(), id.as_str().as_bytes()].concat(),
+            // Participant ids never contain a space, so it separates the two.
+            StateKey::Supplier(org, supplier) => [
+                b"U",
+                org.as_str().as_bytes(),
+                b" ",
+                supplier.as_str().as_bytes(),
+            ]
+            .concat(),
+            StateKey::ReceiptPolicy(org) => [b"R".as_slice(), org.as_str().as_bytes()].concat(),
+            StateKey::Flag(id) => [
+                b"F".as_slice(),
+                &id.entry.to_be_bytes(),
+                &id.n.to_be_bytes(),
+            ]
+            .concat(),
         }
     }
 }
@@ -47,6 +71,19 @@ pub enum StateValue {
     Key(KeyRecord),
     Site(Site),
     Lot(Lot),
+    Affiliation(Affiliation),
+    Supplier(SupplierFile),
+    ReceiptPolicy(ReceiptPolicy),
+    Flag(Flag),
+}
+
+/// A participant acting for an organisation (for example its compliance
+/// officer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affiliation {
+    pub member: ParticipantId,
+    pub organisation: ParticipantId,
+    pub entry: u64,
 }
 
 impl Canonical for StateValue {
@@ -63,6 +100,12 @@ impl StateValue {
             StateValue::Key(k) => StateKey::Key(k.key),
             StateValue::Site(s) => StateKey::Site(s.id.clone()),
             StateValue::Lot(l) => StateKey::Lot(l.id.clone()),
+            StateValue::Affiliation(a) => StateKey::Affiliation(a.member.clone()),
+            StateValue::Supplier(f) => {
+                StateKey::Supplier(f.organisation.clone(), f.supplier.clone())
+            }
+            StateValue::ReceiptPolicy(p) => StateKey::ReceiptPolicy(p.organisation.clone()),
+            StateValue::Flag(f) => StateKey::Flag(f.id),
         }
     }
 }
@@ -107,6 +150,45 @@ pub trait StateView {
     fn lot(&self, id: &LotId) -> Result<Option<Lot>, StateError> {
         Ok(match self.get(&StateKey::Lot(id.clone()))? {
             Some(StateValue::Lot(l)) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// The organisation `id` acts for: its appointment, or itself.
+    fn organisation_of(&self, id: &ParticipantId) -> Result<ParticipantId, StateError> {
+        Ok(match self.get(&StateKey::Affiliation(id.clone()))? {
+            Some(StateValue::Affiliation(a)) => a.organisation,
+            _ => id.clone(),
+        })
+    }
+
+    fn supplier_file(
+        &self,
+        organisation: &ParticipantId,
+        supplier: &ParticipantId,
+    ) -> Result<Option<SupplierFile>, StateError> {
+        let key = StateKey::Supplier(organisation.clone(), supplier.clone());
+        Ok(match self.get(&key)? {
+            Some(StateValue::Supplier(f)) => Some(f),
+            _ => None,
+        })
+    }
+
+    fn receipt_policy(
+        &self,
+        organisation: &ParticipantId,
+    ) -> Result<Option<ReceiptPolicy>, StateError> {
+        Ok(
+            match self.get(&StateKey::ReceiptPolicy(organisation.clone()))? {
+                Some(StateValue::ReceiptPolicy(p)) => Some(p),
+                _ => None,
+            },
+        )
+    }
+
+    fn flag(&self, id: FlagId) -> Result<Option<Flag>, StateError> {
+        Ok(match self.get(&StateKey::Flag(id))? {
+            Some(StateValue::Flag(f)) => Some(f),
             _ => None,
         })
     }

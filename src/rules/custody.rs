@@ -3,19 +3,44 @@
 
 use std::collections::HashSet;
 
+use super::flags::Raised;
 use super::{Context, RuleCode, RuleError, check_text, refuse};
 use crate::model::{
-    Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, Dispatch, Element,
-    Event, Grams, Lot, LotCreation, LotId, LotKind, LotReceipt, LotStatus, Origin, Participant,
-    Ppb, Role, Sale, Site, SiteRegistration, Split, StateValue, StateView, Transformation,
-    apportion, contained, dry_mass,
+    Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, Dispatch,
+    DocumentKind, Element, Event, FlagKind, Grams, Lot, LotCreation, LotId, LotKind, LotReceipt,
+    LotStatus, Origin, Participant, Ppb, Role, Sale, Site, SiteRegistration, SiteScale, Split,
+    StateValue, StateView, Timestamp, Transformation, apportion, contained, dry_mass,
 };
+
+/// How far a receipt's weight may differ from the dispatched weight before
+/// it is flagged: 0.5 %.
+pub const WEIGHT_VARIANCE_TOLERANCE: Ppb = Ppb::from_const(5_000_000);
+
+/// A year of 365 days, for capacity checks.
+const YEAR_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+
+/// The flags of all `lots`, once each, in order.
+fn inherited_flags(lots: &[Lot]) -> Vec<crate::model::FlagId> {
+    let mut flags = Vec::new();
+    for l in lots {
+        for f in &l.flags {
+            if !flags.contains(f) {
+                flags.push(*f);
+            }
+        }
+    }
+    flags
+}
 
 /// How much more of a metal a transformation's outputs may hold than its
 /// inputs did, for assay uncertainty: 0.5 %.
 pub const TRANSFORM_TOLERANCE: Ppb = Ppb::from_const(5_000_000);
 
-fn require_role(signer: &Participant, roles: &[Role], what: &str) -> Result<(), RuleError> {
+pub(super) fn require_role(
+    signer: &Participant,
+    roles: &[Role],
+    what: &str,
+) -> Result<(), RuleError> {
     if roles.iter().any(|r| signer.has_role(*r)) {
         return Ok(());
     }
@@ -72,7 +97,7 @@ fn site(state: &impl StateView, id: &crate::model::SiteId) -> Result<Site, RuleE
     }
 }
 
-fn lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> {
+pub(super) fn lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> {
     match state.lot(id)? {
         Some(l) => Ok(l),
         None => refuse(RuleCode::LotUnknown, format!("lot {id} does not exist")),
@@ -120,7 +145,7 @@ fn new_lots<'a>(
     Ok(())
 }
 
-fn registered(
+pub(super) fn registered(
     state: &impl StateView,
     id: &crate::model::ParticipantId,
 ) -> Result<Participant, RuleError> {
@@ -173,6 +198,7 @@ pub(super) fn register_site(
         annual_capacity: r.annual_capacity,
         cahra: Vec::new(),
         registered_in: ctx.index,
+        production: Vec::new(),
     })])
 }
 
@@ -232,7 +258,42 @@ pub(super) fn create_lot(
         );
     }
     let dry = dry_mass(c.wet, c.moisture);
-    Ok(vec![StateValue::Lot(Lot {
+    let contained = contained(dry, &c.assays);
+    let metal_now = contained
+        .iter()
+        .find(|(e, _)| *e == s.metal)
+        .map(|(_, g)| *g)
+        .unwrap_or_default();
+    let mut s = s;
+    s.production
+        .push((c.produced_from, c.produced_until, metal_now));
+    let mut raised = Raised::new(ctx);
+    // Declared production over the year up to this lot's period end,
+    // against the site's yearly capacity (OECD Annex II: volumes that do
+    // not fit the mine's known capacity).
+    let year_start = Timestamp::from_millis(c.produced_until.as_millis().saturating_sub(YEAR_MS));
+    let year: u128 = s
+        .production
+        .iter()
+        .filter(|(from, until, _)| *until >= year_start && *from <= c.produced_until)
+        .map(|(_, _, g)| u128::from(g.0))
+        .sum();
+    let mut flags = Vec::new();
+    if year > u128::from(s.annual_capacity.0) {
+        flags.push(raised.raise(
+            FlagKind::ProductionAboveCapacity,
+            state.organisation_of(&signer.id)?,
+            Some(&c.lot),
+            Some(&s.id),
+            Some(&signer.id),
+            format!(
+                "site {} declared {year} g of {:?} in the year to {}, above its capacity of {}",
+                s.id, s.metal, c.produced_until, s.annual_capacity
+            ),
+        ));
+    }
+    let mut values = raised.into_values();
+    values.push(StateValue::Lot(Lot {
         id: c.lot.clone(),
         kind: c.kind,
         metal: s.metal,
@@ -244,10 +305,16 @@ pub(super) fn create_lot(
         dry,
         assays: c.assays.clone(),
         assay_stage: AssayStage::Provisional,
-        contained: contained(dry, &c.assays),
-        origin: Origin::single(s.id),
+        contained,
+        origin: Origin::single(s.id.clone()),
         history: vec![ctx.index],
-    })])
+        seller: None,
+        documents: Vec::new(),
+        corrections: Vec::new(),
+        flags,
+    }));
+    values.push(StateValue::Site(s));
+    Ok(values)
 }
 
 pub(super) fn record_assay(
@@ -315,12 +382,40 @@ pub(super) fn dispatch(
             "the route must name at least the country the lot leaves from",
         );
     }
+    let mut raised = Raised::new(ctx);
+    let cross_border = d.route.windows(2).any(|w| w[0] != w[1]);
+    if cross_border
+        && !d
+            .documents
+            .iter()
+            .any(|doc| doc.kind == DocumentKind::ExportPermit)
+    {
+        let id = raised.raise(
+            FlagKind::MissingExportDocument,
+            state.organisation_of(&signer.id)?,
+            Some(&l.id),
+            None,
+            None,
+            format!(
+                "lot {} crosses a border ({}) without an export permit",
+                l.id,
+                d.route
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+        );
+        l.flags.push(id);
+    }
     l.status = LotStatus::InTransit {
         to: d.to.clone(),
         dispatched_in: ctx.index,
     };
     l.history.push(ctx.index);
-    Ok(vec![StateValue::Lot(l)])
+    let mut values = raised.into_values();
+    values.push(StateValue::Lot(l));
+    Ok(values)
 }
 
 pub(super) fn receive(
@@ -346,7 +441,62 @@ pub(super) fn receive(
     if !r.accepted {
         check_text("note", &r.note)?;
     }
+    let mut raised = Raised::new(ctx);
     if r.accepted {
+        let supplier_flags =
+            super::compliance::check_delivery(state, ctx, signer, &l, &mut raised)?;
+        l.flags.extend(supplier_flags);
+        let organisation = state.organisation_of(&signer.id)?;
+        // Weight variance between dispatch and receipt, beyond tolerance.
+        let diff = l.wet.0.abs_diff(r.measured_wet.0);
+        if Ppb::ratio(Grams(diff), l.wet) > WEIGHT_VARIANCE_TOLERANCE {
+            let id = raised.raise(
+                FlagKind::WeightVariance,
+                organisation.clone(),
+                Some(&l.id),
+                None,
+                None,
+                format!(
+                    "lot {} weighed {} at receipt against {} dispatched (tolerance {WEIGHT_VARIANCE_TOLERANCE})",
+                    l.id, r.measured_wet, l.wet
+                ),
+            );
+            l.flags.push(id);
+        }
+        // Origin red flags for the receiving organisation's register.
+        for share in l.origin.shares() {
+            let Some(site) = state.site(&share.site)? else {
+                continue;
+            };
+            if site.cahra_at(ctx.record_time) {
+                let id = raised.raise(
+                    FlagKind::CahraOrigin,
+                    organisation.clone(),
+                    Some(&l.id),
+                    Some(&site.id),
+                    Some(&site.operator),
+                    format!(
+                        "{} of lot {} comes from site {}, determined a CAHRA",
+                        share.share, l.id, site.id
+                    ),
+                );
+                l.flags.push(id);
+            }
+            if site.scale == SiteScale::Artisanal {
+                let id = raised.raise(
+                    FlagKind::ArtisanalOrigin,
+                    organisation.clone(),
+                    Some(&l.id),
+                    Some(&site.id),
+                    Some(&site.operator),
+                    format!(
+                        "{} of lot {} comes from artisanal site {}",
+                        share.share, l.id, site.id
+                    ),
+                );
+                l.flags.push(id);
+            }
+        }
         // Custody moves; the receiver's weight becomes the lot's, and the
         // dry mass and contained metal follow it in proportion.
         let dry = dry_mass(r.measured_wet, l.moisture);
@@ -357,7 +507,9 @@ pub(super) fn receive(
     }
     l.status = LotStatus::Held;
     l.history.push(ctx.index);
-    Ok(vec![StateValue::Lot(l)])
+    let mut values = raised.into_values();
+    values.push(StateValue::Lot(l));
+    Ok(values)
 }
 
 /// Contained metal carried from dry mass `from` to dry mass `to`:
@@ -437,6 +589,10 @@ pub(super) fn split(
                 .collect(),
             origin: parent.origin.clone(),
             history: vec![ctx.index],
+            seller: None,
+            documents: Vec::new(),
+            corrections: Vec::new(),
+            flags: parent.flags.clone(),
         }));
     }
     parent.status = LotStatus::Consumed {
@@ -559,6 +715,10 @@ pub(super) fn blend(
         contained: total,
         origin,
         history: vec![ctx.index],
+        seller: None,
+        documents: Vec::new(),
+        corrections: Vec::new(),
+        flags: inherited_flags(&lots),
     };
     let mut out: Vec<StateValue> = lots
         .into_iter()
@@ -676,8 +836,13 @@ pub(super) fn transform(
             contained: c,
             origin,
             history: vec![ctx.index],
+            seller: None,
+            documents: Vec::new(),
+            corrections: Vec::new(),
+            flags: inherited_flags(&lots),
         });
     }
+    let mut raised = Raised::new(ctx);
     for (e, out) in &produced {
         let input = consumed_metal
             .iter()
@@ -693,8 +858,25 @@ pub(super) fn transform(
                 ),
             );
         }
+        if out.0 > input.0 {
+            let id = raised.raise(
+                FlagKind::NearMetalTolerance,
+                state.organisation_of(&signer.id)?,
+                None,
+                None,
+                None,
+                format!(
+                    "{}: outputs contain {out} of {e:?}, inputs {input}: within the assay tolerance only",
+                    t.process
+                ),
+            );
+            for o in outputs.iter_mut() {
+                o.flags.push(id);
+            }
+        }
     }
-    let mut values: Vec<StateValue> = lots.into_iter().map(StateValue::Lot).collect();
+    let mut values = raised.into_values();
+    values.extend(lots.into_iter().map(StateValue::Lot));
     values.extend(outputs.into_iter().map(StateValue::Lot));
     Ok(values)
 }
@@ -738,7 +920,7 @@ pub(super) fn sell(
             ),
         );
     }
-    l.owner = buyer.id;
+    l.seller = Some(std::mem::replace(&mut l.owner, buyer.id));
     l.history.push(ctx.index);
     Ok(vec![StateValue::Lot(l)])
 }

@@ -5,10 +5,12 @@
 //! offline verifier runs it again over an export to check that every
 //! accepted entry was allowed. Refusals carry a stable [`RuleCode`].
 
+mod compliance;
 mod custody;
+mod flags;
 mod keys;
 
-pub use custody::TRANSFORM_TOLERANCE;
+pub use custody::{TRANSFORM_TOLERANCE, WEIGHT_VARIANCE_TOLERANCE};
 
 pub use keys::valid_origin;
 
@@ -68,6 +70,11 @@ pub enum RuleCode {
     MetalExceedsInputs,
     AssayMissingMetal,
     AssayStageRegressed,
+    SupplierSanctioned,
+    SupplierNotReviewed,
+    CodeNotAcknowledged,
+    NoSanctionInForce,
+    FlagUnknown,
 }
 
 impl RuleCode {
@@ -105,6 +112,11 @@ impl RuleCode {
             RuleCode::MetalExceedsInputs => "METAL_EXCEEDS_INPUTS",
             RuleCode::AssayMissingMetal => "ASSAY_MISSING_METAL",
             RuleCode::AssayStageRegressed => "ASSAY_STAGE_REGRESSED",
+            RuleCode::SupplierSanctioned => "SUPPLIER_SANCTIONED",
+            RuleCode::SupplierNotReviewed => "SUPPLIER_NOT_REVIEWED",
+            RuleCode::CodeNotAcknowledged => "CODE_NOT_ACKNOWLEDGED",
+            RuleCode::NoSanctionInForce => "NO_SANCTION_IN_FORCE",
+            RuleCode::FlagUnknown => "FLAG_UNKNOWN",
         }
     }
 }
@@ -226,5 +238,16 @@ pub fn apply<V: StateView>(
         EventBody::Blend(b) => custody::blend(state, ctx, &signer, b),
         EventBody::Transform(t) => custody::transform(state, ctx, &signer, t),
         EventBody::Sell(s) => custody::sell(state, ctx, &signer, s),
+        EventBody::AppointOfficer(a) => compliance::appoint_officer(state, ctx, &signer, a),
+        EventBody::AssessOnboarding(o) => compliance::assess_onboarding(state, ctx, &signer, o),
+        EventBody::ReviewSupplier(r) => compliance::review_supplier(state, ctx, &signer, r),
+        EventBody::SanctionSupplier(s) => compliance::sanction_supplier(state, ctx, &signer, s),
+        EventBody::ReinstateSupplier(r) => compliance::reinstate_supplier(state, ctx, &signer, r),
+        EventBody::AcknowledgeCode(a) => compliance::acknowledge_code(state, ctx, &signer, a),
+        EventBody::ReportGrievance(g) => compliance::report_grievance(state, ctx, &signer, g),
+        EventBody::SetReceiptPolicy(p) => compliance::set_receipt_policy(state, &signer, p),
+        EventBody::AttachDocument(a) => compliance::attach_document(state, ctx, &signer, a),
+        EventBody::Correct(c) => compliance::correct(state, ctx, &signer, c),
+        EventBody::DecideFlag(d) => compliance::decide_flag(state, ctx, &signer, d),
     }
 }
