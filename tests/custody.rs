@@ -1106,3 +1106,38 @@ fn documents_and_corrections_are_new_entries_that_edit_nothing() {
     assert!(l.history.contains(&assayed));
     verify_log(&c.f.log_path(), false).unwrap();
 }
+
+#[test]
+fn routes_through_a_cahra_country_are_flagged() {
+    let mut c = Chain::new();
+    let finding = EventBody::DetermineCountryCahra(oretrail::model::CountryCahraFinding {
+        country: oretrail::model::CountryCode::new("CD").unwrap(),
+        cahra: true,
+        effective: Timestamp::from_millis(common::START_MS),
+        source: "OECD Annex II review 2026".into(),
+    });
+    c.refused(Who::Mine, finding.clone(), RuleCode::NotAuthorized, &[]);
+    c.ok(Who::Compliance, finding);
+    c.create("L1", "KAN", 1_000_000);
+    let route = |countries: &[&str]| {
+        EventBody::Dispatch(Dispatch {
+            lot: lot_id("L1"),
+            to: pid("smelter"),
+            route: countries
+                .iter()
+                .map(|c| oretrail::model::CountryCode::new(*c).unwrap())
+                .collect(),
+            documents: vec![DocumentRef {
+                kind: DocumentKind::ExportPermit,
+                sha256: sha256(b"permit"),
+            }],
+        })
+    };
+    c.ok(Who::Mine, route(&["ZM", "CD", "ZM"]));
+    let kinds: Vec<FlagKind> = c.flags_of("L1").iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![FlagKind::CahraTransit],
+        "one flag per country, export permit present"
+    );
+}

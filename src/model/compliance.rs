@@ -196,6 +196,8 @@ pub enum FlagKind {
     CahraOrigin,
     /// Material from an artisanal site.
     ArtisanalOrigin,
+    /// A dispatch whose route passes through a country determined a CAHRA.
+    CahraTransit,
     /// A delivery from a supplier with no passed, unexpired ESG review.
     SupplierNotReviewed,
     /// A site's declared production above its capacity for the period.

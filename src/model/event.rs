@@ -65,6 +65,7 @@ pub enum EventBody {
     AttachDocument(DocumentAttachment),
     Correct(Correction),
     DecideFlag(FlagDecision),
+    DetermineCountryCahra(CountryCahraFinding),
 }
 
 impl EventBody {
@@ -97,6 +98,7 @@ impl EventBody {
             EventBody::AttachDocument(_) => "attach_document",
             EventBody::Correct(_) => "correct",
             EventBody::DecideFlag(_) => "decide_flag",
+            EventBody::DetermineCountryCahra(_) => "determine_country_cahra",
         }
     }
 }
@@ -394,4 +396,15 @@ pub struct FlagDecision {
     pub flag: FlagId,
     pub decision: FlagDecisionKind,
     pub note: String,
+}
+
+/// A compliance role records whether a whole country (or the part a route
+/// crosses) is a conflict-affected or high-risk area from a date, so that
+/// transit through it is flagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryCahraFinding {
+    pub country: CountryCode,
+    pub cahra: bool,
+    pub effective: Timestamp,
+    pub source: String,
 }

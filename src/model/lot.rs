@@ -112,19 +112,32 @@ pub struct Site {
     /// Every CAHRA determination, in entry order.
     pub cahra: Vec<CahraDetermination>,
     pub registered_in: u64,
-    /// Declared production: each lot's period and contained payable metal.
-    pub production: Vec<(Timestamp, Timestamp, Grams)>,
+    /// Declared production of the payable metal in the latest twelve
+    /// 30-day periods (period number = end of production in ms / 30 days).
+    pub production: Vec<(u64, Grams)>,
 }
 
 impl Site {
     /// Whether the latest determination in effect at `at` finds a CAHRA.
     pub fn cahra_at(&self, at: Timestamp) -> bool {
-        self.cahra
-            .iter()
-            .filter(|d| d.effective <= at)
-            .max_by_key(|d| (d.effective, d.entry))
-            .is_some_and(|d| d.cahra)
+        cahra_at(&self.cahra, at)
     }
+}
+
+/// Whether the latest of `determinations` in effect at `at` finds a CAHRA.
+pub fn cahra_at(determinations: &[CahraDetermination], at: Timestamp) -> bool {
+    determinations
+        .iter()
+        .filter(|d| d.effective <= at)
+        .max_by_key(|d| (d.effective, d.entry))
+        .is_some_and(|d| d.cahra)
+}
+
+/// CAHRA determinations for a country, for routes through it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryRisk {
+    pub country: CountryCode,
+    pub cahra: Vec<CahraDetermination>,
 }
 
 /// The kinds of lot.

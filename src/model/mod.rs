@@ -17,17 +17,17 @@ pub use compliance::{
 };
 pub use entry::{Entry, SignedEvent};
 pub use event::{
-    AssayReport, Blend, CahraFinding, CodeOfConductAcknowledgement, Correction, Dispatch,
-    DocumentAttachment, DocumentKind, DocumentRef, Event, EventBody, FlagDecision, Genesis,
-    GrievanceReport, KeyAdded, KeyRevoked, KeyRotated, LotCreation, LotReceipt, OfficerAppointment,
-    OnboardingAssessment, ReceiptPolicy, Registration, Sale, SiteRegistration, Split, SplitPart,
-    SupplierReinstatement, SupplierReview, SupplierSanction, TransformInput, TransformOutput,
-    Transformation,
+    AssayReport, Blend, CahraFinding, CodeOfConductAcknowledgement, Correction,
+    CountryCahraFinding, Dispatch, DocumentAttachment, DocumentKind, DocumentRef, Event, EventBody,
+    FlagDecision, Genesis, GrievanceReport, KeyAdded, KeyRevoked, KeyRotated, LotCreation,
+    LotReceipt, OfficerAppointment, OnboardingAssessment, ReceiptPolicy, Registration, Sale,
+    SiteRegistration, Split, SplitPart, SupplierReinstatement, SupplierReview, SupplierSanction,
+    TransformInput, TransformOutput, Transformation,
 };
 pub use ids::{CountryCode, IdError, ParticipantId, Timestamp};
 pub use lot::{
-    CahraDetermination, Lot, LotId, LotKind, LotStatus, Origin, OriginShare, Site, SiteId,
-    SiteScale,
+    CahraDetermination, CountryRisk, Lot, LotId, LotKind, LotStatus, Origin, OriginShare, Site,
+    SiteId, SiteScale, cahra_at,
 };
 pub use participant::{KeyRecord, LedgerInfo, Participant, ParticipantKind, Role};
 pub use quantity::{

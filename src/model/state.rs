@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::compliance::{Flag, FlagId, SupplierFile};
 use super::event::ReceiptPolicy;
+use super::ids::CountryCode;
 use super::ids::ParticipantId;
-use super::lot::{Lot, LotId, Site, SiteId};
+use super::lot::{CountryRisk, Lot, LotId, Site, SiteId};
 use super::participant::{KeyRecord, LedgerInfo, Participant};
 use crate::codec::{self, Canonical};
 use crate::crypto::{CryptoError, PublicKey};
@@ -32,6 +33,7 @@ pub enum StateKey {
     Supplier(ParticipantId, ParticipantId),
     ReceiptPolicy(ParticipantId),
     Flag(FlagId),
+    CountryRisk(CountryCode),
 }
 
 impl StateKey {
@@ -52,6 +54,7 @@ impl StateKey {
                 supplier.as_str().as_bytes(),
             ]
             .concat(),
+            StateKey::CountryRisk(c) => [b"C".as_slice(), c.as_str().as_bytes()].concat(),
             StateKey::ReceiptPolicy(org) => [b"R".as_slice(), org.as_str().as_bytes()].concat(),
             StateKey::Flag(id) => [
                 b"F".as_slice(),
@@ -75,6 +78,7 @@ pub enum StateValue {
     Supplier(SupplierFile),
     ReceiptPolicy(ReceiptPolicy),
     Flag(Flag),
+    CountryRisk(CountryRisk),
 }
 
 /// A participant acting for an organisation (for example its compliance
@@ -106,6 +110,7 @@ impl StateValue {
             }
             StateValue::ReceiptPolicy(p) => StateKey::ReceiptPolicy(p.organisation.clone()),
             StateValue::Flag(f) => StateKey::Flag(f.id),
+            StateValue::CountryRisk(r) => StateKey::CountryRisk(r.country.clone()),
         }
     }
 }
@@ -184,6 +189,13 @@ pub trait StateView {
                 _ => None,
             },
         )
+    }
+
+    fn country_risk(&self, country: &CountryCode) -> Result<Option<CountryRisk>, StateError> {
+        Ok(match self.get(&StateKey::CountryRisk(country.clone()))? {
+            Some(StateValue::CountryRisk(r)) => Some(r),
+            _ => None,
+        })
     }
 
     fn flag(&self, id: FlagId) -> Result<Option<Flag>, StateError> {

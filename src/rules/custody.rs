@@ -6,18 +6,21 @@ use std::collections::HashSet;
 use super::flags::Raised;
 use super::{Context, RuleCode, RuleError, check_text, refuse};
 use crate::model::{
-    Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, Dispatch,
-    DocumentKind, Element, Event, FlagKind, Grams, Lot, LotCreation, LotId, LotKind, LotReceipt,
-    LotStatus, Origin, Participant, Ppb, Role, Sale, Site, SiteRegistration, SiteScale, Split,
-    StateValue, StateView, Timestamp, Transformation, apportion, contained, dry_mass,
+    Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, CountryCahraFinding,
+    CountryRisk, Dispatch, DocumentKind, Element, Event, FlagKind, Grams, Lot, LotCreation, LotId,
+    LotKind, LotReceipt, LotStatus, Origin, Participant, Ppb, Role, Sale, Site, SiteRegistration,
+    SiteScale, Split, StateValue, StateView, Transformation, apportion, cahra_at, contained,
+    dry_mass,
 };
 
 /// How far a receipt's weight may differ from the dispatched weight before
 /// it is flagged: 0.5 %.
 pub const WEIGHT_VARIANCE_TOLERANCE: Ppb = Ppb::from_const(5_000_000);
 
-/// A year of 365 days, for capacity checks.
-const YEAR_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+/// Production is counted in periods of 30 days; twelve make the year a
+/// site's capacity is compared with.
+const PERIOD_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+const PRODUCTION_PERIODS: u64 = 12;
 
 /// The flags of all `lots`, once each, in order.
 fn inherited_flags(lots: &[Lot]) -> Vec<crate::model::FlagId> {
@@ -221,6 +224,28 @@ pub(super) fn determine_cahra(
     Ok(vec![StateValue::Site(s)])
 }
 
+pub(super) fn determine_country_cahra(
+    state: &impl StateView,
+    ctx: Context,
+    signer: &Participant,
+    f: &CountryCahraFinding,
+) -> Result<Vec<StateValue>, RuleError> {
+    require_role(signer, &[Role::Compliance], "record CAHRA determinations")?;
+    check_text("source", &f.source)?;
+    let mut risk = state.country_risk(&f.country)?.unwrap_or(CountryRisk {
+        country: f.country.clone(),
+        cahra: Vec::new(),
+    });
+    risk.cahra.push(CahraDetermination {
+        cahra: f.cahra,
+        effective: f.effective,
+        source: f.source.clone(),
+        by: signer.id.clone(),
+        entry: ctx.index,
+    });
+    Ok(vec![StateValue::CountryRisk(risk)])
+}
+
 pub(super) fn create_lot(
     state: &impl StateView,
     ctx: Context,
@@ -264,19 +289,25 @@ pub(super) fn create_lot(
         .find(|(e, _)| *e == s.metal)
         .map(|(_, g)| *g)
         .unwrap_or_default();
+    // Declared production, in 30-day periods by the end of each lot's
+    // production, over the last twelve periods up to this lot's: against
+    // the site's yearly capacity (OECD Annex II: volumes that do not fit
+    // the mine's known capacity). Only those twelve periods are kept, so a
+    // site's record stays small however many lots it declares.
+    let period = c.produced_until.as_millis() / PERIOD_MS;
     let mut s = s;
     s.production
-        .push((c.produced_from, c.produced_until, metal_now));
+        .retain(|(p, _)| *p + PRODUCTION_PERIODS > period);
+    match s.production.iter_mut().find(|(p, _)| *p == period) {
+        Some((_, g)) => g.0 = g.0.saturating_add(metal_now.0),
+        None => s.production.push((period, metal_now)),
+    }
     let mut raised = Raised::new(ctx);
-    // Declared production over the year up to this lot's period end,
-    // against the site's yearly capacity (OECD Annex II: volumes that do
-    // not fit the mine's known capacity).
-    let year_start = Timestamp::from_millis(c.produced_until.as_millis().saturating_sub(YEAR_MS));
     let year: u128 = s
         .production
         .iter()
-        .filter(|(from, until, _)| *until >= year_start && *from <= c.produced_until)
-        .map(|(_, _, g)| u128::from(g.0))
+        .filter(|(p, _)| *p <= period)
+        .map(|(_, g)| u128::from(g.0))
         .sum();
     let mut flags = Vec::new();
     if year > u128::from(s.annual_capacity.0) {
@@ -287,7 +318,7 @@ pub(super) fn create_lot(
             Some(&s.id),
             Some(&signer.id),
             format!(
-                "site {} declared {year} g of {:?} in the year to {}, above its capacity of {}",
+                "site {} declared {year} g of {:?} in the twelve 30-day periods to {}, above its capacity of {}",
                 s.id, s.metal, c.produced_until, s.annual_capacity
             ),
         ));
@@ -383,6 +414,27 @@ pub(super) fn dispatch(
         );
     }
     let mut raised = Raised::new(ctx);
+    let organisation = state.organisation_of(&signer.id)?;
+    let mut checked = Vec::new();
+    for country in &d.route {
+        if checked.contains(&country) {
+            continue;
+        }
+        checked.push(country);
+        if let Some(risk) = state.country_risk(country)?
+            && cahra_at(&risk.cahra, ctx.record_time)
+        {
+            let id = raised.raise(
+                FlagKind::CahraTransit,
+                organisation.clone(),
+                Some(&l.id),
+                None,
+                None,
+                format!("lot {} passes through {country}, determined a CAHRA", l.id),
+            );
+            l.flags.push(id);
+        }
+    }
     let cross_border = d.route.windows(2).any(|w| w[0] != w[1]);
     if cross_border
         && !d
@@ -392,7 +444,7 @@ pub(super) fn dispatch(
     {
         let id = raised.raise(
             FlagKind::MissingExportDocument,
-            state.organisation_of(&signer.id)?,
+            organisation,
             Some(&l.id),
             None,
             None,

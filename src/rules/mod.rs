@@ -249,5 +249,8 @@ pub fn apply<V: StateView>(
         EventBody::AttachDocument(a) => compliance::attach_document(state, ctx, &signer, a),
         EventBody::Correct(c) => compliance::correct(state, ctx, &signer, c),
         EventBody::DecideFlag(d) => compliance::decide_flag(state, ctx, &signer, d),
+        EventBody::DetermineCountryCahra(f) => {
+            custody::determine_country_cahra(state, ctx, &signer, f)
+        }
     }
 }
