@@ -13,13 +13,14 @@ use std::sync::{Arc, OnceLock};
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
-use oretrail::crypto::{self, PublicKey, SecretKey, Signature};
+use oretrail::crypto::{PublicKey, SecretKey, Signature};
 use oretrail::ledger::{
     GenesisParams, KEYS_DIR, LOG_FILE, Ledger, OPERATOR_KEY_FILE, Options, verify_log,
 };
 use oretrail::merkle::{self, Frontier, Hash};
 use oretrail::model::{
-    CountryCode, EventBody, ParticipantId, ParticipantKind, Registration, Role, SignedEvent,
+    Assay, CountryCode, Element, EventBody, Grams, LotCreation, LotId, LotKind, ParticipantId,
+    ParticipantKind, Ppb, Registration, Role, SignedEvent, SiteId, SiteRegistration, SiteScale,
     Timestamp,
 };
 use oretrail::signer::Signer;
@@ -50,36 +51,82 @@ fn genesis() -> GenesisParams {
     }
 }
 
-/// A fresh ledger and a signer for its operator.
+/// A fresh ledger with one mine and its site, and a signer for the mine.
 fn new_ledger(dir: &Path) -> (Ledger, Signer) {
     let ledger = Ledger::create(dir, genesis(), Options::default()).expect("create ledger");
     let key = SecretKey::read_file(&dir.join(KEYS_DIR).join(OPERATOR_KEY_FILE)).expect("key");
-    let signer = Signer::with_first_nonce(
+    let mut operator = Signer::with_first_nonce(
         ORIGIN,
         ParticipantId::new("operator").expect("id"),
         key,
         1 << 40,
     );
-    (ledger, signer)
+    let mine_key = SecretKey::from_seed(&[0x4d; 32]);
+    let mine = ParticipantId::new("mine.andina").expect("id");
+    let setup = [
+        EventBody::RegisterParticipant(Registration {
+            participant: mine.clone(),
+            legal_name: "Compañía Minera Andina del Sur S.A.".into(),
+            country: CountryCode::new("PE").expect("country"),
+            kinds: vec![ParticipantKind::Mine],
+            roles: vec![Role::Producer, Role::Custodian, Role::Seller],
+            keys: vec![mine_key.public()],
+        }),
+        EventBody::RegisterSite(SiteRegistration {
+            site: SiteId::new("PE-ANDINA-1").expect("site"),
+            operator: mine.clone(),
+            name: "Andina open pit and concentrator".into(),
+            country: CountryCode::new("PE").expect("country"),
+            latitude_micro: -14_095_000,
+            longitude_micro: -72_390_000,
+            scale: SiteScale::LargeScale,
+            metal: Element::Cu,
+            annual_capacity: Grams(u64::MAX / 2),
+        }),
+    ];
+    for body in setup {
+        let signed = operator.sign(Timestamp::now(), body).expect("sign");
+        ledger.append(signed).expect("setup");
+    }
+    (ledger, Signer::with_first_nonce(ORIGIN, mine, mine_key, 1))
 }
 
-/// `n` signed registrations of new participants, each with its own key:
-/// about 350 bytes per entry, the size of a typical custody event.
-fn registrations(signer: &mut Signer, tag: &str, n: usize) -> Vec<SignedEvent> {
+/// `n` signed lot creations at the mine's site: the everyday custody event
+/// (about 330 bytes per entry), signed by one participant, registering no
+/// keys.
+fn lot_creations(mine: &mut Signer, tag: &str, n: usize) -> Vec<SignedEvent> {
+    let grade = |ppb| Ppb::new(ppb).expect("grade");
     (0..n)
         .map(|i| {
-            let mut seed = [7u8; 32];
-            let digest = crypto::sha256(format!("{tag}/{i}").as_bytes());
-            seed.copy_from_slice(digest.as_bytes());
-            let body = EventBody::RegisterParticipant(Registration {
-                participant: ParticipantId::new(format!("{tag}-{i}")).expect("id"),
-                legal_name: "Compañía Minera Andina del Sur S.A.".into(),
-                country: CountryCode::new("PE").expect("country"),
-                kinds: vec![ParticipantKind::Mine],
-                roles: vec![Role::Producer, Role::Custodian, Role::Seller],
-                keys: vec![SecretKey::from_seed(&seed).public()],
+            let now = Timestamp::now();
+            let body = EventBody::CreateLot(LotCreation {
+                lot: LotId::new(format!("ANDINA-{tag}-{i:07}")).expect("lot"),
+                site: SiteId::new("PE-ANDINA-1").expect("site"),
+                kind: LotKind::Concentrate,
+                wet: Grams(1_000_000_000 + i as u64),
+                moisture: grade(82_000_000),
+                assays: vec![
+                    Assay {
+                        element: Element::Cu,
+                        grade: grade(255_000_000),
+                    },
+                    Assay {
+                        element: Element::Au,
+                        grade: grade(3_210),
+                    },
+                    Assay {
+                        element: Element::Ag,
+                        grade: grade(85_000),
+                    },
+                    Assay {
+                        element: Element::As,
+                        grade: grade(1_200_000),
+                    },
+                ],
+                produced_from: now,
+                produced_until: now,
             });
-            signer.sign(Timestamp::now(), body).expect("sign")
+            mine.sign(now, body).expect("sign")
         })
         .collect()
 }
@@ -243,7 +290,7 @@ mod ledger {
             .counter(ItemsCount::new(PER_ITERATION))
             .with_inputs(|| {
                 round += 1;
-                let events = registrations(&mut signer, &format!("r{round}"), PER_ITERATION);
+                let events = lot_creations(&mut signer, &format!("r{round}"), PER_ITERATION);
                 let per_thread = PER_ITERATION / threads;
                 events
                     .chunks(per_thread)
@@ -272,7 +319,7 @@ mod ledger {
         FIXTURE.get_or_init(|| {
             let dir = scratch_dir();
             let (ledger, mut signer) = new_ledger(dir.path());
-            let events = registrations(&mut signer, "v", VERIFY_ENTRIES);
+            let events = lot_creations(&mut signer, "v", VERIFY_ENTRIES);
             let pending: Vec<_> = events
                 .into_iter()
                 .map(|e| ledger.submit(e).expect("submit"))
@@ -366,7 +413,7 @@ mod ledger {
 fn report_disk_usage() {
     let dir = scratch_dir();
     let (ledger, mut signer) = new_ledger(dir.path());
-    let pending: Vec<_> = registrations(&mut signer, "d", 20_000)
+    let pending: Vec<_> = lot_creations(&mut signer, "d", 20_000)
         .into_iter()
         .map(|e| ledger.submit(e).expect("submit"))
         .collect();
