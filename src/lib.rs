@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod codec;
 pub mod crypto;
+pub mod demo;
 pub mod ledger;
 pub mod merkle;
 pub mod model;

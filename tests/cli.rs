@@ -123,3 +123,50 @@ fn missing_and_foreign_folders_give_clear_errors() {
         stdout(&o)
     );
 }
+
+#[test]
+fn demo_builds_a_ledger_that_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let d = dir.to_str().unwrap();
+    let o = oretrail(&["demo", "--data", d]);
+    assert!(
+        o.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    let root = out
+        .lines()
+        .find_map(|l| l.strip_prefix("root:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no root line in {out}"))
+        .to_string();
+
+    let v = oretrail(&["verify", "--data", d]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).starts_with("intact: "), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains(&format!("root {root},")),
+        "{}",
+        stdout(&v)
+    );
+
+    // A second run refuses the folder; with --if-missing it leaves the
+    // ledger as it is.
+    let note = stdout(&oretrail(&["checkpoint", "--data", d]));
+    let again = oretrail(&["demo", "--data", d]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a ledger"));
+    let keep = oretrail(&["demo", "--data", d, "--if-missing"]);
+    assert!(keep.status.success());
+    assert_eq!(stdout(&oretrail(&["checkpoint", "--data", d])), note);
+
+    // A folder holding something else is not a place for the demo.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"keep me").unwrap();
+    let o = oretrail(&["demo", "--data", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"));
+}

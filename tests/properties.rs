@@ -12,8 +12,8 @@ use oretrail::codec::{self, CodecError};
 use oretrail::crypto::{PublicKey, SecretKey};
 use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log};
 use oretrail::model::{
-    CountryCode, Event, EventBody, KeyAdded, KeyRevoked, KeyRotated, ParticipantKind, Registration,
-    Role, StateView, Timestamp,
+    CountryCode, Event, EventBody, KeyAdded, KeyRevoked, KeyRotated, MAX_TIME_MS, ParticipantKind,
+    Registration, Role, StateView, Timestamp,
 };
 use oretrail::signer::Signer;
 use oretrail::store::FrameKind;
@@ -70,15 +70,20 @@ fn arb_body() -> impl Strategy<Value = EventBody> {
 }
 
 fn arb_event() -> impl Strategy<Value = Event> {
-    (arb_text(), arb_id(), any::<u64>(), any::<u64>(), arb_body()).prop_map(
-        |(ledger, signer, t, nonce, body)| Event {
+    (
+        arb_text(),
+        arb_id(),
+        0..=MAX_TIME_MS,
+        any::<u64>(),
+        arb_body(),
+    )
+        .prop_map(|(ledger, signer, t, nonce, body)| Event {
             ledger,
             signer,
             time: Timestamp::from_millis(t),
             nonce,
             body,
-        },
-    )
+        })
 }
 
 proptest! {

@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::crypto::SecretKey;
+use crate::demo::{self, DemoOptions};
 use crate::ledger::{self, GenesisParams, LOG_FILE, Ledger, Options};
 use crate::model::{CountryCode, ParticipantId};
 
@@ -47,6 +49,17 @@ enum Command {
         /// ISO 3166-1 alpha-2 country of the operator.
         #[arg(long, default_value = "CH")]
         country: String,
+        /// Leave an existing ledger in the folder as it is instead of failing.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Build a demo ledger: a year (2026) of a copper and zinc supply chain,
+    /// seven mines to one smelter to three buyers, signed by deterministic
+    /// demo participants whose keys are written to <data>/keys/demo/.
+    Demo {
+        /// Data folder to create; it must be missing or empty.
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
         /// Leave an existing ledger in the folder as it is instead of failing.
         #[arg(long)]
         if_missing: bool,
@@ -143,6 +156,56 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             println!("secret keys:  {}", data.join(ledger::KEYS_DIR).display());
             ledger.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { data, if_missing } => {
+            if if_missing && data.join(LOG_FILE).exists() {
+                println!(
+                    "a ledger already exists in {}; left as it is",
+                    data.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let started = Instant::now();
+            let summary = demo::build(&data, DemoOptions { progress })
+                .with_context(|| format!("building the demo ledger in {}", data.display()))?;
+            println!(
+                "built demo ledger {} in {} ({:.1} s)",
+                summary.origin,
+                data.display(),
+                started.elapsed().as_secs_f64()
+            );
+            println!("entries:      {}", summary.entries);
+            println!(
+                "lots:         {} ({} concentrate, {} cathode, {} zinc ingot, {} blend, {} anode, {} slime)",
+                summary.lots(),
+                summary.concentrate_lots,
+                summary.cathode_lots,
+                summary.ingot_lots,
+                summary.blend_lots,
+                summary.anode_lots,
+                summary.slime_lots
+            );
+            println!(
+                "participants: {} ({} mines in {} countries: {})",
+                summary.participants,
+                summary.mines,
+                summary.mine_countries.len(),
+                summary.mine_countries.join(", ")
+            );
+            println!(
+                "red flags:    {} decided by the smelter's compliance officer",
+                summary.flag_decisions
+            );
+            println!(
+                "refused:      {} events, as the demo expected",
+                summary.expected_refusals.len()
+            );
+            println!("root:         {}", hex::encode(summary.root));
+            println!(
+                "secret keys:  {}",
+                data.join(ledger::KEYS_DIR).join("demo").display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out } => {

@@ -23,9 +23,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Canonical, CodecError};
-use crate::crypto::{
-    CryptoError, Digest, KeyCache, KeyFileError, PublicKey, SecretKey, Signature,
-};
+use crate::crypto::{CryptoError, Digest, KeyCache, KeyFileError, PublicKey, SecretKey, Signature};
 use crate::merkle::{self, Hash, checkpoint::Checkpoint};
 use crate::model::{
     CountryCode, Entry, Event, EventBody, Genesis, LedgerInfo, ParticipantId, SignedEvent,

@@ -149,11 +149,19 @@ impl Timestamp {
     }
 }
 
+/// The last millisecond RFC 3339 can write: 9999-12-31T23:59:59.999Z. Later
+/// times are refused when decoded, since no text form exists for them.
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // humantime panics past year 9999; such values are refused when
+        // decoded, but a value built in code must still print.
         match UNIX_EPOCH.checked_add(Duration::from_millis(self.0)) {
-            Some(t) => write!(f, "{}", humantime::format_rfc3339_millis(t)),
-            None => write!(f, "@{}ms", self.0),
+            Some(t) if self.0 <= MAX_TIME_MS => {
+                write!(f, "{}", humantime::format_rfc3339_millis(t))
+            }
+            _ => write!(f, "@{}ms", self.0),
         }
     }
 }
@@ -174,7 +182,13 @@ impl<'de> Deserialize<'de> for Timestamp {
             let text = String::deserialize(d)?;
             Timestamp::parse(&text).map_err(serde::de::Error::custom)
         } else {
-            u64::deserialize(d).map(Timestamp)
+            let ms = u64::deserialize(d)?;
+            if ms > MAX_TIME_MS {
+                return Err(serde::de::Error::custom(format!(
+                    "time {ms} ms is after 9999-12-31T23:59:59.999Z"
+                )));
+            }
+            Ok(Timestamp(ms))
         }
     }
 }
@@ -197,5 +211,29 @@ mod tests {
         assert_eq!(t.as_millis(), 1_769_860_800_250);
         assert_eq!(t.to_string(), "2026-01-31T12:00:00.250Z");
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+}
+
+#[cfg(test)]
+mod time_bounds {
+    use super::*;
+
+    #[test]
+    fn times_past_year_9999_print_without_panic_and_do_not_decode() {
+        assert_eq!(
+            Timestamp::from_millis(u64::MAX).to_string(),
+            format!("@{}ms", u64::MAX)
+        );
+        assert_eq!(
+            Timestamp::from_millis(MAX_TIME_MS).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        let config = bincode::config::standard()
+            .with_little_endian()
+            .with_fixed_int_encoding();
+        let bytes = bincode::serde::encode_to_vec(MAX_TIME_MS + 1, config).unwrap();
+        let decoded: Result<(Timestamp, usize), _> =
+            bincode::serde::decode_from_slice(&bytes, config);
+        assert!(decoded.is_err());
     }
 }

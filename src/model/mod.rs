@@ -24,7 +24,7 @@ pub use event::{
     SiteRegistration, Split, SplitPart, SupplierReinstatement, SupplierReview, SupplierSanction,
     TransformInput, TransformOutput, Transformation,
 };
-pub use ids::{CountryCode, IdError, ParticipantId, Timestamp};
+pub use ids::{CountryCode, IdError, MAX_TIME_MS, ParticipantId, Timestamp};
 pub use lot::{
     CahraDetermination, CountryRisk, Lot, LotId, LotKind, LotStatus, Origin, OriginShare, Site,
     SiteId, SiteScale, cahra_at,

@@ -298,6 +298,13 @@ pub(super) fn correct(
         );
     }
     let Some(id) = &c.lot else {
+        // A correction of a record that concerns no lot (a compliance
+        // finding, a site) is for those who keep such records.
+        require_role(
+            signer,
+            &[Role::Compliance, Role::Operator],
+            "correct records that concern no lot",
+        )?;
         return Ok(Vec::new());
     };
     let mut l = lot(state, id)?;

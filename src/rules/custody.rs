@@ -295,9 +295,22 @@ pub(super) fn create_lot(
     // the mine's known capacity). Only those twelve periods are kept, so a
     // site's record stays small however many lots it declares.
     let period = c.produced_until.as_millis() / PERIOD_MS;
+    let latest = s.production.iter().map(|(p, _)| *p).max().unwrap_or(period);
+    // Periods older than the kept window can no longer be checked, so a
+    // lot declared that far back is refused rather than let through.
+    if period + PRODUCTION_PERIODS <= latest {
+        return refuse(
+            RuleCode::InvalidField,
+            format!(
+                "the production period ends more than a year before the site's latest declared production ({} days)",
+                (latest - period) * (PERIOD_MS / (24 * 60 * 60 * 1000))
+            ),
+        );
+    }
     let mut s = s;
+    let newest = latest.max(period);
     s.production
-        .retain(|(p, _)| *p + PRODUCTION_PERIODS > period);
+        .retain(|(p, _)| *p + PRODUCTION_PERIODS > newest);
     match s.production.iter_mut().find(|(p, _)| *p == period) {
         Some((_, g)) => g.0 = g.0.saturating_add(metal_now.0),
         None => s.production.push((period, metal_now)),
@@ -489,8 +502,9 @@ pub(super) fn receive(
             format!("lot {} was dispatched to {to}, not {}", l.id, signer.id),
         );
     }
-    positive("measured_wet", r.measured_wet)?;
-    if !r.accepted {
+    if r.accepted {
+        positive("measured_wet", r.measured_wet)?;
+    } else {
         check_text("note", &r.note)?;
     }
     let mut raised = Raised::new(ctx);
@@ -550,8 +564,10 @@ pub(super) fn receive(
             }
         }
         // Custody moves; the receiver's weight becomes the lot's, and the
-        // dry mass and contained metal follow it in proportion.
-        let dry = dry_mass(r.measured_wet, l.moisture);
+        // dry mass and contained metal follow it in proportion (scaled
+        // from the lot's own dry mass, not recomputed from its rounded
+        // moisture, so an unchanged weight changes nothing).
+        let dry = Grams(scale(l.dry, r.measured_wet, l.wet)?);
         l.contained = scale_contained(&l.contained, dry, l.dry)?;
         l.wet = r.measured_wet;
         l.dry = dry;
