@@ -63,7 +63,7 @@ type Decoded = Result<(Event, Vec<(PublicKey, Result<(), CryptoError>)>), codec:
 /// entries, so a chunk spans many committed batches: signatures are then
 /// checked in large parallel batches however small the batches were.
 enum Item {
-    Entry(Pending),
+    Entry { index: u64, payload: Vec<u8> },
     Checkpoint(Vec<u8>),
 }
 
@@ -135,20 +135,12 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
         bar.set_position(frame.end());
         match frame.kind {
             FrameKind::Entry => {
-                let entry: Entry = codec::decode(&frame.payload)
-                    .map_err(|e| fail(next, format!("entry bytes: {e}")))?;
-                if entry.index != next {
-                    return Err(fail(
-                        next,
-                        format!("entry says it is entry {}", entry.index),
-                    ));
-                }
-                let leaf = merkle::leaf_hash(&frame.payload);
-                v.chunk.push(Item::Entry(Pending {
-                    entry,
+                // Decoding and hashing happen in parallel when the chunk is
+                // checked; here the frame is only kept in order.
+                v.chunk.push(Item::Entry {
                     index: next,
-                    leaf,
-                }));
+                    payload: frame.payload,
+                });
                 v.chunk_entries += 1;
                 if v.chunk_entries as usize == CHUNK {
                     v.flush_chunk()?;
@@ -222,6 +214,22 @@ fn torn_tail(acked: u64, entries: u64, reason: &str) -> VerifyFailure {
     }
 }
 
+/// Decodes entry `index` from its frame payload, checks it says it is that
+/// entry, and hashes it; decodes its event and checks the keys it registers.
+fn decode_entry(index: u64, payload: &[u8]) -> Result<(Pending, Decoded), VerifyFailure> {
+    let fail = |reason: String| VerifyFailure { index, reason };
+    let entry: Entry = codec::decode(payload).map_err(|e| fail(format!("entry bytes: {e}")))?;
+    if entry.index != index {
+        return Err(fail(format!("entry says it is entry {}", entry.index)));
+    }
+    let event: Decoded = codec::decode(&entry.signed.event).map(|event: Event| {
+        let key_checks = rules::precheck_keys(&event);
+        (event, key_checks)
+    });
+    let leaf = merkle::leaf_hash(payload);
+    Ok((Pending { entry, index, leaf }, event))
+}
+
 impl Verifier {
     /// Checks the held frames: event signatures and event decoding in
     /// parallel, then links, rules, tree and checkpoints in order, then the
@@ -233,52 +241,59 @@ impl Verifier {
         }
         let chunk = std::mem::take(&mut self.chunk);
         self.chunk_entries = 0;
-        let entries: Vec<&Pending> = chunk
-            .iter()
+        // Everything that needs no state, on all cores: decode each entry,
+        // check its position, hash it, decode its event and check the keys
+        // it registers.
+        let decoded: Vec<Result<(Pending, Decoded), VerifyFailure>> = chunk
+            .par_iter()
             .filter_map(|item| match item {
-                Item::Entry(p) => Some(p),
+                Item::Entry { index, payload } => Some(decode_entry(*index, payload)),
                 Item::Checkpoint(_) => None,
             })
             .collect();
-        let checks: Vec<SignatureCheck<'_>> = entries
-            .iter()
-            .map(|p| SignatureCheck {
-                key: &p.entry.signed.key,
-                message: &p.entry.signed.event,
-                signature: &p.entry.signed.signature,
-            })
-            .collect();
-        let bad_signature = verify_many(&checks).first().map(|&i| entries[i].index);
-        let events: Vec<Decoded> = entries
-            .par_iter()
-            .map(|p| {
-                codec::decode(&p.entry.signed.event).map(|event: Event| {
-                    let key_checks = rules::precheck_keys(&event);
-                    (event, key_checks)
+        let bad_signature = {
+            let checks: Vec<(u64, SignatureCheck<'_>)> = decoded
+                .iter()
+                .flatten()
+                .map(|(p, _)| {
+                    (
+                        p.index,
+                        SignatureCheck {
+                            key: &p.entry.signed.key,
+                            message: &p.entry.signed.event,
+                            signature: &p.entry.signed.signature,
+                        },
+                    )
                 })
-            })
-            .collect();
-        let mut events = events.into_iter();
+                .collect();
+            let only: Vec<SignatureCheck<'_>> = checks.iter().map(|(_, c)| *c).collect();
+            verify_many(&only).first().map(|&i| checks[i].0)
+        };
+        let mut events = decoded.into_iter();
         let mut notes: Vec<(u64, String, Signature)> = Vec::new();
         let mut first_failure = None;
         for item in &chunk {
             let step = match item {
-                Item::Entry(p) => {
-                    let event = events
-                        .next()
-                        .unwrap_or(Err(codec::CodecError::TooShort { len: 0 }));
-                    if bad_signature == Some(p.index) {
-                        Err(VerifyFailure {
-                            index: p.index,
-                            reason: format!(
-                                "the event's signature does not verify under key {}",
-                                p.entry.signed.key
-                            ),
-                        })
-                    } else {
-                        self.apply(p, event)
+                Item::Entry { .. } => match events.next() {
+                    None => Err(VerifyFailure {
+                        index: self.frontier.size(),
+                        reason: "internal: entry lost while checking".into(),
+                    }),
+                    Some(Err(failure)) => Err(failure),
+                    Some(Ok((p, event))) => {
+                        if bad_signature == Some(p.index) {
+                            Err(VerifyFailure {
+                                index: p.index,
+                                reason: format!(
+                                    "the event's signature does not verify under key {}",
+                                    p.entry.signed.key
+                                ),
+                            })
+                        } else {
+                            self.apply(&p, event)
+                        }
                     }
-                }
+                },
                 Item::Checkpoint(payload) => self.checkpoint(payload).map(|note| notes.push(note)),
             };
             if let Err(failure) = step {
