@@ -89,13 +89,7 @@ impl CheckpointRecord {
                 reason: e.to_string(),
             }
         })?;
-        let vk = log_key
-            .verifying_key()
-            .map_err(|e| LedgerError::Integrity {
-                index: 0,
-                reason: e.to_string(),
-            })?;
-        let key_id = merkle::checkpoint::key_id(origin, &vk);
+        let key_id = merkle::checkpoint::key_id_of_bytes(origin, log_key.as_bytes());
         merkle::checkpoint::sign_with_signature(&cp, origin, key_id, self.signature.as_bytes())
             .map_err(|e| LedgerError::Invalid(format!("cannot write the checkpoint note: {e}")))
     }

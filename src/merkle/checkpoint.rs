@@ -292,10 +292,16 @@ pub fn parse_body(body: &str) -> Result<Checkpoint, NoteError> {
 /// Key ID of an Ed25519 note key: the first four bytes of
 /// `SHA-256(name || 0x0A || 0x01 || public key)` (c2sp.org/signed-note).
 pub fn key_id(name: &str, pk: &VerifyingKey) -> [u8; 4] {
+    key_id_of_bytes(name, pk.as_bytes())
+}
+
+/// [`key_id`] from the key's 32 encoded bytes, without decoding the point
+/// (the id hashes the bytes, so decoding would be wasted work).
+pub fn key_id_of_bytes(name: &str, pk: &[u8; 32]) -> [u8; 4] {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update([b'\n', SIGNATURE_TYPE_ED25519]);
-    hasher.update(pk.as_bytes());
+    hasher.update(pk);
     let digest = hasher.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
 }
