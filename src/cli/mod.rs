@@ -1,13 +1,16 @@
 //! The binary's commands. Thin: parse arguments, call the library, print.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::api::{self, AppState};
 use crate::crypto::SecretKey;
 use crate::demo::{self, DemoOptions};
 use crate::ledger::{self, GenesisParams, LOG_FILE, Ledger, Options};
@@ -63,6 +66,18 @@ enum Command {
         /// Leave an existing ledger in the folder as it is instead of failing.
         #[arg(long)]
         if_missing: bool,
+    },
+    /// Serve the HTTP API over a ledger until SIGINT or SIGTERM.
+    Serve {
+        /// Data folder of the ledger.
+        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080", env = "ORETRAIL_ADDR")]
+        addr: SocketAddr,
+        /// Build the demo ledger first when the data folder holds none.
+        #[arg(long)]
+        demo: bool,
     },
     /// Generate an Ed25519 key file (mode 0600).
     Keygen {
@@ -208,6 +223,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { data, addr, demo } => {
+            if demo && !data.join(LOG_FILE).exists() {
+                build_demo_to_serve(&data, progress)?;
+            }
+            serve(&data, addr, progress)
+        }
         Command::Keygen { out } => {
             let key = SecretKey::generate()?;
             key.write_file(&out)?;
@@ -250,4 +271,94 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `oretrail serve --demo` on a folder without a ledger.
+fn build_demo_to_serve(data: &Path, progress: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let summary = demo::build(data, DemoOptions { progress })
+        .with_context(|| format!("building the demo ledger in {}", data.display()))?;
+    println!(
+        "built demo ledger {} in {} ({} entries, {:.1} s)",
+        summary.origin,
+        data.display(),
+        summary.entries,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `oretrail serve`: opens the ledger, serves the API until SIGINT or
+/// SIGTERM, lets the requests in flight finish and closes the ledger, so
+/// every acknowledged append is in the log and nothing queued is lost.
+fn serve(data: &Path, addr: SocketAddr, progress: bool) -> anyhow::Result<ExitCode> {
+    if !data.join(LOG_FILE).exists() {
+        anyhow::bail!(
+            "{} holds no ledger; create one with `oretrail init`, or pass --demo to build the demo ledger",
+            data.display()
+        );
+    }
+    let ledger = Arc::new(
+        Ledger::open(
+            data,
+            Options {
+                progress,
+                ..Options::default()
+            },
+        )
+        .with_context(|| format!("opening the ledger in {}", data.display()))?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(async {
+        // Listening for the signals before saying where to connect, so
+        // that a signal sent once the address is known stops us cleanly.
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        let origin = ledger.info().map(|i| i.origin).unwrap_or_default();
+        println!(
+            "serving ledger {origin} ({} entries) from {}",
+            ledger.size(),
+            data.display()
+        );
+        println!("listening on http://{local}");
+        println!("  checkpoint:  http://{local}/v1/checkpoint");
+        println!("  log key:     http://{local}/v1/log/key");
+        println!("  entries:     http://{local}/v1/entries?start=0&end=10");
+        println!("  submit:      POST http://{local}/v1/events (README, \"HTTP API\")");
+        println!("stop with Ctrl-C or SIGTERM");
+        api::serve(listener, AppState::new(ledger.clone()), shutdown)
+            .await
+            .context("serving the API")
+    });
+    // Blocking reads abandoned by timed-out requests finish here.
+    runtime.shutdown_timeout(Duration::from_secs(30));
+    served?;
+    let size = ledger.size();
+    match Arc::try_unwrap(ledger) {
+        Ok(ledger) => ledger.close().context("closing the ledger")?,
+        Err(_) => anyhow::bail!("the ledger is still in use after shutdown; it was not closed"),
+    }
+    println!("stopped; ledger closed with {size} entries");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Listens for SIGINT and SIGTERM from now on; the future completes on the
+/// first of them. Must be called inside the runtime.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+    })
 }
