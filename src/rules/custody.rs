@@ -107,6 +107,17 @@ pub(super) fn lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> 
     }
 }
 
+/// Refuses a lot that a split, blend or transformation used up.
+fn not_consumed(l: &Lot) -> Result<(), RuleError> {
+    if let LotStatus::Consumed { in_entry } = l.status {
+        return refuse(
+            RuleCode::LotNotAvailable,
+            format!("lot {} was used up in entry {in_entry}", l.id),
+        );
+    }
+    Ok(())
+}
+
 /// A lot the signer holds and may work on now.
 fn held_by(state: &impl StateView, id: &LotId, signer: &Participant) -> Result<Lot, RuleError> {
     let l = lot(state, id)?;
@@ -118,12 +129,7 @@ fn held_by(state: &impl StateView, id: &LotId, signer: &Participant) -> Result<L
                 format!("lot {id} is in transit to {to}"),
             );
         }
-        LotStatus::Consumed { in_entry } => {
-            return refuse(
-                RuleCode::LotNotAvailable,
-                format!("lot {id} was used up in entry {in_entry}"),
-            );
-        }
+        LotStatus::Consumed { .. } => not_consumed(&l)?,
     }
     if l.custodian != signer.id {
         return refuse(
@@ -369,12 +375,7 @@ pub(super) fn record_assay(
 ) -> Result<Vec<StateValue>, RuleError> {
     require_role(signer, &[Role::Assayer], "record assays")?;
     let mut l = lot(state, &a.lot)?;
-    if let LotStatus::Consumed { in_entry } = l.status {
-        return refuse(
-            RuleCode::LotNotAvailable,
-            format!("lot {} was used up in entry {in_entry}", l.id),
-        );
-    }
+    not_consumed(&l)?;
     if a.stage < l.assay_stage {
         return refuse(
             RuleCode::AssayStageRegressed,
@@ -534,33 +535,33 @@ pub(super) fn receive(
             let Some(site) = state.site(&share.site)? else {
                 continue;
             };
-            if site.cahra_at(ctx.record_time) {
-                let id = raised.raise(
+            let findings = [
+                (
+                    site.cahra_at(ctx.record_time),
                     FlagKind::CahraOrigin,
-                    organisation.clone(),
-                    Some(&l.id),
-                    Some(&site.id),
-                    Some(&site.operator),
-                    format!(
-                        "{} of lot {} comes from site {}, determined a CAHRA",
-                        share.share, l.id, site.id
-                    ),
-                );
-                l.flags.push(id);
-            }
-            if site.scale == SiteScale::Artisanal {
-                let id = raised.raise(
+                    "determined a CAHRA",
+                ),
+                (
+                    site.scale == SiteScale::Artisanal,
                     FlagKind::ArtisanalOrigin,
-                    organisation.clone(),
-                    Some(&l.id),
-                    Some(&site.id),
-                    Some(&site.operator),
-                    format!(
-                        "{} of lot {} comes from artisanal site {}",
-                        share.share, l.id, site.id
-                    ),
-                );
-                l.flags.push(id);
+                    "an artisanal site",
+                ),
+            ];
+            for (found, kind, what) in findings {
+                if found {
+                    let id = raised.raise(
+                        kind,
+                        organisation.clone(),
+                        Some(&l.id),
+                        Some(&site.id),
+                        Some(&site.operator),
+                        format!(
+                            "{} of lot {} comes from site {}, {what}",
+                            share.share, l.id, site.id
+                        ),
+                    );
+                    l.flags.push(id);
+                }
             }
         }
         // Custody moves; the receiver's weight becomes the lot's, and the
@@ -966,12 +967,7 @@ pub(super) fn sell(
 ) -> Result<Vec<StateValue>, RuleError> {
     require_role(signer, &[Role::Seller], "sell lots")?;
     let mut l = lot(state, &s.lot)?;
-    if let LotStatus::Consumed { in_entry } = l.status {
-        return refuse(
-            RuleCode::LotNotAvailable,
-            format!("lot {} was used up in entry {in_entry}", l.id),
-        );
-    }
+    not_consumed(&l)?;
     if l.owner != signer.id {
         return refuse(
             RuleCode::NotOwner,
