@@ -170,3 +170,252 @@ fn demo_builds_a_ledger_that_verifies() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"));
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A human-friendly JSON event: no time, no nonce.
+fn attach_document_json(ledger: Option<&str>, signer: &str, lot: &str) -> String {
+    let ledger = ledger
+        .map(|l| format!("\"ledger\": {l:?},"))
+        .unwrap_or_default();
+    format!(
+        r#"{{{ledger}
+  "signer": "{signer}",
+  "body": {{"attach_document": {{
+    "lot": "{lot}",
+    "document": {{"kind": "WeightCertificate",
+                 "sha256": "5f2b0c1e9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a291807"}}}}}}
+}}"#
+    )
+}
+
+#[test]
+fn event_sign_prints_a_body_whose_signature_verifies_and_whose_bytes_decode() {
+    use oretrail::model::{Event, EventBody};
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = tmp.path().join("me.key");
+    let key = oretrail::crypto::SecretKey::generate().unwrap();
+    key.write_file(&key_path).unwrap();
+    let event_path = tmp.path().join("event.json");
+    std::fs::write(
+        &event_path,
+        attach_document_json(None, "smelter.example", "LOT-1"),
+    )
+    .unwrap();
+
+    let o = oretrail(&[
+        "event",
+        "sign",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--ledger",
+        "cli.example/ledger",
+        event_path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(body["key"], key.public().to_hex());
+    let bytes = hex::decode(body["event"].as_str().unwrap()).unwrap();
+    let signature =
+        oretrail::crypto::Signature::from_hex(body["signature"].as_str().unwrap()).unwrap();
+    key.public().verify_strict(&bytes, &signature).unwrap();
+
+    let event: Event = oretrail::codec::decode(&bytes).unwrap();
+    assert_eq!(event.ledger, "cli.example/ledger");
+    assert_eq!(event.signer.as_str(), "smelter.example");
+    // The event as JSON, with the time and nonce it was given, parses back
+    // to the same event, and so encodes to the same bytes.
+    let EventBody::AttachDocument(ref a) = event.body else {
+        panic!("{event:?}")
+    };
+    assert_eq!(a.lot.as_str(), "LOT-1");
+    let json = serde_json::to_string(&event).unwrap();
+    let again: Event = serde_json::from_str(&json).unwrap();
+    assert_eq!(again, event);
+    assert_eq!(oretrail::codec::encode(&again).unwrap(), bytes);
+
+    // Two signings of the same file differ by their random nonces.
+    let o2 = oretrail(&[
+        "event",
+        "sign",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--ledger",
+        "cli.example/ledger",
+        event_path.to_str().unwrap(),
+    ]);
+    assert_ne!(stdout(&o2), stdout(&o));
+
+    // Without a ledger, the file must name one.
+    let o = oretrail(&[
+        "event",
+        "sign",
+        "--key",
+        key_path.to_str().unwrap(),
+        event_path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--ledger"), "{}", stderr(&o));
+}
+
+#[test]
+fn event_sign_names_the_bad_field_and_the_missing_key_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = tmp.path().join("me.key");
+    oretrail::crypto::SecretKey::generate()
+        .unwrap()
+        .write_file(&key_path)
+        .unwrap();
+    let k = key_path.to_str().unwrap();
+
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        attach_document_json(Some("l"), "smelter.example", "LOT-1")
+            .replace("WeightCertificate", "Weight"),
+    )
+    .unwrap();
+    let o = oretrail(&["event", "sign", "--key", k, bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(bad.to_str().unwrap()), "{err}");
+    assert!(err.contains("body.attach_document.document.kind"), "{err}");
+
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, "{\"signer\": \"x\",").unwrap();
+    let o = oretrail(&["event", "sign", "--key", k, broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+
+    let good = tmp.path().join("good.json");
+    std::fs::write(&good, attach_document_json(Some("l"), "s.example", "L")).unwrap();
+    let missing = tmp.path().join("nobody.key");
+    let o = oretrail(&[
+        "event",
+        "sign",
+        "--key",
+        missing.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("key file") && err.contains("nobody.key"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `serve --demo` on a free port, `submit` an accepted and a refused
+/// event, then SIGTERM.
+#[test]
+fn submit_posts_to_a_served_demo_ledger_and_reports_refusals() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oretrail"))
+        .args(["serve", "--demo", "--data", data.to_str().unwrap()])
+        .env("ORETRAIL_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("serve exited early: {printed}");
+        }
+        printed.push_str(&line);
+        if let Some(addr) = line.trim().strip_prefix("listening on ") {
+            break addr.to_string();
+        }
+    };
+
+    let keys = data.join("keys").join("demo");
+    let smelter_key = keys.join("smelter.pohjanmeri.key");
+    let buyer_key = keys.join("buyer.nordvolt.key");
+    // The last cathode of the demo year is still at the smelter.
+    let lot = "PSO-CA-2026-0462";
+    let good = tmp.path().join("attach.json");
+    std::fs::write(
+        &good,
+        attach_document_json(Some(oretrail::demo::ORIGIN), "smelter.pohjanmeri", lot),
+    )
+    .unwrap();
+    let refused = tmp.path().join("refused.json");
+    std::fs::write(
+        &refused,
+        attach_document_json(Some(oretrail::demo::ORIGIN), "buyer.nordvolt", lot),
+    )
+    .unwrap();
+
+    let ok = oretrail(&[
+        "submit",
+        "--url",
+        &url,
+        "--key",
+        smelter_key.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    let no = oretrail(&[
+        "submit",
+        "--url",
+        &url,
+        "--key",
+        buyer_key.to_str().unwrap(),
+        refused.to_str().unwrap(),
+    ]);
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() {
+        if waited == 300 {
+            let _ = child.kill();
+            panic!("serve did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let receipt: serde_json::Value = serde_json::from_str(&stdout(&ok)).unwrap();
+    assert_eq!(receipt["replay"], false, "{receipt}");
+    assert_eq!(
+        receipt["tree_size"].as_u64().unwrap(),
+        receipt["index"].as_u64().unwrap() + 1
+    );
+    assert!(
+        receipt["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(oretrail::demo::ORIGIN)
+    );
+
+    assert_eq!(no.status.code(), Some(1), "{}", stderr(&no));
+    let error: serde_json::Value = serde_json::from_str(&stdout(&no)).unwrap();
+    assert_eq!(error["code"], "NOT_AUTHORIZED", "{error}");
+    assert!(stderr(&no).contains("NOT_AUTHORIZED"), "{}", stderr(&no));
+
+    // Nothing listens any more: a connection error exits 2.
+    let gone = oretrail(&[
+        "submit",
+        "--url",
+        &url,
+        "--key",
+        smelter_key.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(gone.status.code(), Some(2), "{}", stderr(&gone));
+}

@@ -1,5 +1,7 @@
 //! The binary's commands. Thin: parse arguments, call the library, print.
 
+pub mod client;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,42 @@ enum Command {
         #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
         data: PathBuf,
     },
+    /// Work with events on the client side.
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
+    /// Sign a JSON event and POST it to a server's /v1/events (plain
+    /// http:// only); prints the receipt.
+    Submit {
+        /// Base URL of the server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "ORETRAIL_URL")]
+        url: String,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCommand {
+    /// Sign a JSON event; prints the body POST /v1/events takes.
+    Sign {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// Key file of the signer (as `oretrail keygen` writes it).
+    #[arg(long)]
+    key: PathBuf,
+    /// Ledger origin, for events that do not name one.
+    #[arg(long)]
+    ledger: Option<String>,
+    /// The event as JSON (`-` for stdin); `time` and `nonce` may be
+    /// omitted (now, random).
+    event: PathBuf,
 }
 
 /// Runs the binary; returns the process exit code.
@@ -268,6 +306,31 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     println!("FAILED at entry {}: {}", failure.index, failure.reason);
                     Ok(ExitCode::from(1))
                 }
+            }
+        }
+        Command::Event {
+            command: EventCommand::Sign { sign },
+        } => {
+            let signed = client::sign_file(&sign.event, &sign.key, sign.ledger.as_deref())?;
+            println!(
+                "{}",
+                serde_json::to_string(&client::SignedEventBody::from(&signed))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit { url, sign } => {
+            let signed = client::sign_file(&sign.event, &sign.key, sign.ledger.as_deref())?;
+            let answer = client::submit(&url, &signed)?;
+            if answer.is_success() {
+                println!("{}", answer.text().trim_end());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{}", answer.text().trim_end());
+                eprintln!(
+                    "error: the server refused the event: {}",
+                    answer.error_line()
+                );
+                Ok(ExitCode::from(1))
             }
         }
     }
