@@ -980,31 +980,10 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 /// ledger with the entry in it.
 #[test]
 fn serve_demo_appends_over_a_real_socket_and_shuts_down_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oretrail"))
-        .args(["serve", "--demo", "--data", data.to_str().unwrap()])
-        .env("ORETRAIL_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("serve exited early: {printed}");
-        }
-        printed.push_str(&line);
-        if let Some(url) = line.trim().strip_prefix("listening on http://") {
-            break url.to_string();
-        }
-    };
+    let served = common::ServedDemo::start(&data);
+    let (addr, printed) = (served.addr.clone(), served.printed.clone());
     assert!(printed.starts_with("built demo ledger"), "{printed}");
 
     let (status, before) = http(&addr, "GET", "/v1/checkpoint", "");
@@ -1035,25 +1014,7 @@ fn serve_demo_appends_over_a_real_socket_and_shuts_down_cleanly_on_sigterm() {
     assert_eq!(status, 200);
     assert_eq!(receipt["checkpoint"], note);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut waited = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if waited == 300 {
-            let _ = child.kill();
-            panic!("serve did not stop within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let (status, rest) = served.stop();
     assert!(
         status.success(),
         "serve exited with {status}: {printed}{rest}"

@@ -1,5 +1,7 @@
 //! The binary, driven as a user would.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -314,32 +316,10 @@ fn event_sign_names_the_bad_field_and_the_missing_key_file() {
 /// event, then SIGTERM.
 #[test]
 fn submit_posts_to_a_served_demo_ledger_and_reports_refusals() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::Duration;
-
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oretrail"))
-        .args(["serve", "--demo", "--data", data.to_str().unwrap()])
-        .env("ORETRAIL_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let url = loop {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("serve exited early: {printed}");
-        }
-        printed.push_str(&line);
-        if let Some(addr) = line.trim().strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
+    let served = common::ServedDemo::start(&data);
+    let url = format!("http://{}", served.addr);
 
     let keys = data.join("keys").join("demo");
     let smelter_key = keys.join("smelter.pohjanmeri.key");
@@ -376,18 +356,7 @@ fn submit_posts_to_a_served_demo_ledger_and_reports_refusals() {
         refused.to_str().unwrap(),
     ]);
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let mut waited = 0;
-    while child.try_wait().unwrap().is_none() {
-        if waited == 300 {
-            let _ = child.kill();
-            panic!("serve did not stop within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    }
+    let _ = served.stop();
 
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let receipt: serde_json::Value = serde_json::from_str(&stdout(&ok)).unwrap();

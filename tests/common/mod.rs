@@ -122,3 +122,73 @@ pub fn genesis() -> GenesisParams {
         operator_country: CountryCode::new("CH").unwrap(),
     }
 }
+
+/// `oretrail serve --demo` on a free loopback port, for tests of the
+/// binary over a real socket.
+pub struct ServedDemo {
+    pub child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// What the server printed up to and including its address line.
+    pub printed: String,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ServedDemo {
+    /// Starts the server on `data` (building the demo ledger there when
+    /// the folder holds none) and waits until it listens.
+    pub fn start(data: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oretrail"))
+            .args(["serve", "--demo", "--data", data.to_str().unwrap()])
+            .env("ORETRAIL_ADDR", "127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                let _ = child.kill();
+                panic!("serve exited early: {printed}");
+            }
+            printed.push_str(&line);
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                break addr.to_string();
+            }
+        };
+        Self {
+            child,
+            addr,
+            printed,
+            stdout,
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the server to stop;
+    /// returns its exit status and what it printed after the address line.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut waited = 0;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if waited == 300 {
+                let _ = self.child.kill();
+                panic!("serve did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
+        (status, rest)
+    }
+}
