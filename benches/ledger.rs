@@ -131,6 +131,18 @@ fn lot_creations(mine: &mut Signer, tag: &str, n: usize) -> Vec<SignedEvent> {
         .collect()
 }
 
+/// Submits every event at once (so they commit in large batches) and
+/// waits until all are durable.
+fn append_all(ledger: &Ledger, events: Vec<SignedEvent>) {
+    let pending: Vec<_> = events
+        .into_iter()
+        .map(|e| ledger.submit(e).expect("submit"))
+        .collect();
+    for p in pending {
+        p.wait().expect("append");
+    }
+}
+
 /// Messages of entry size, each signed by one of a few keys.
 struct Signed {
     keys: Vec<PublicKey>,
@@ -319,14 +331,7 @@ mod ledger {
         FIXTURE.get_or_init(|| {
             let dir = scratch_dir();
             let (ledger, mut signer) = new_ledger(dir.path());
-            let events = lot_creations(&mut signer, "v", VERIFY_ENTRIES);
-            let pending: Vec<_> = events
-                .into_iter()
-                .map(|e| ledger.submit(e).expect("submit"))
-                .collect();
-            for p in pending {
-                p.wait().expect("append");
-            }
+            append_all(&ledger, lot_creations(&mut signer, "v", VERIFY_ENTRIES));
             let size = ledger.size();
             ledger.close().expect("close");
             (dir, size)
@@ -413,13 +418,7 @@ mod ledger {
 fn report_disk_usage() {
     let dir = scratch_dir();
     let (ledger, mut signer) = new_ledger(dir.path());
-    let pending: Vec<_> = lot_creations(&mut signer, "d", 20_000)
-        .into_iter()
-        .map(|e| ledger.submit(e).expect("submit"))
-        .collect();
-    for p in pending {
-        p.wait().expect("append");
-    }
+    append_all(&ledger, lot_creations(&mut signer, "d", 20_000));
     let size = ledger.size();
     let raw: u64 = (0..size)
         .map(|i| ledger.entry(i).expect("entry").1.len() as u64)

@@ -1036,6 +1036,26 @@ impl Demo {
         self.schedule(self.day + days.max(1), task);
     }
 
+    /// Schedules the delivery of each lot, 1 to 9 days on, to `first` with
+    /// a chance of `per_mille` in 1,000 and to `second` otherwise.
+    fn deliver_to_either(
+        &mut self,
+        lots: Vec<LotId>,
+        per_mille: u64,
+        first: &'static str,
+        second: &'static str,
+    ) {
+        for lot in lots {
+            let buyer = if self.rng.chance(per_mille) {
+                first
+            } else {
+                second
+            };
+            let days = self.rng.days((1, 9));
+            self.after(days, Task::Deliver { lot, buyer });
+        }
+    }
+
     /// Moves to `day`, whose first event comes between 07:00 and 08:00.
     fn start_day(&mut self, day: u32) {
         self.day = day;
@@ -1985,15 +2005,7 @@ impl Demo {
             }),
         )?;
         self.counts.cathode += cathodes.len();
-        for lot in cathodes {
-            let buyer = if self.rng.chance(550) {
-                CABLE_MAKER
-            } else {
-                BATTERY_MAKER
-            };
-            let days = self.rng.days((1, 9));
-            self.after(days, Task::Deliver { lot, buyer });
-        }
+        self.deliver_to_either(cathodes, 550, CABLE_MAKER, BATTERY_MAKER);
         Ok(())
     }
 
@@ -2063,15 +2075,7 @@ impl Demo {
             }),
         )?;
         self.counts.ingot += ingots.len();
-        for lot in ingots {
-            let buyer = if self.rng.chance(700) {
-                GALVANIZER
-            } else {
-                CABLE_MAKER
-            };
-            let days = self.rng.days((1, 9));
-            self.after(days, Task::Deliver { lot, buyer });
-        }
+        self.deliver_to_either(ingots, 700, GALVANIZER, CABLE_MAKER);
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 //! policies, documents, corrections and red-flag decisions; and the checks
 //! a delivery must pass before the receiving organisation accepts it.
 
-use super::custody::{lot, registered, require_role};
+use super::custody::{lot, require_role};
 use super::flags::Raised;
-use super::{Context, RuleCode, RuleError, check_text, refuse};
+use super::{Context, RuleCode, RuleError, check_text, refuse, registered};
 use crate::model::{
     Affiliation, AttachedDocument, CodeAcknowledgement, CodeOfConductAcknowledgement, Correction,
     DocumentAttachment, EsgElement, FlagDecision, FlagDecisionKind, FlagDecisionRecord, FlagId,

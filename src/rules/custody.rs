@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::flags::Raised;
-use super::{Context, RuleCode, RuleError, check_text, refuse};
+use super::{Context, RuleCode, RuleError, check_text, refuse, registered};
 use crate::model::{
     Assay, AssayReport, AssayStage, Blend, CahraDetermination, CahraFinding, CountryCahraFinding,
     CountryRisk, Dispatch, DocumentKind, Element, Event, FlagKind, Grams, Lot, LotCreation, LotId,
@@ -107,6 +107,13 @@ pub(super) fn lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> 
     }
 }
 
+/// A lot that exists and is not used up (it may be in transit).
+fn live_lot(state: &impl StateView, id: &LotId) -> Result<Lot, RuleError> {
+    let l = lot(state, id)?;
+    not_consumed(&l)?;
+    Ok(l)
+}
+
 /// Refuses a lot that a split, blend or transformation used up.
 fn not_consumed(l: &Lot) -> Result<(), RuleError> {
     if let LotStatus::Consumed { in_entry } = l.status {
@@ -152,19 +159,6 @@ fn new_lots<'a>(
         }
     }
     Ok(())
-}
-
-pub(super) fn registered(
-    state: &impl StateView,
-    id: &crate::model::ParticipantId,
-) -> Result<Participant, RuleError> {
-    match state.participant(id)? {
-        Some(p) => Ok(p),
-        None => refuse(
-            RuleCode::ParticipantUnknown,
-            format!("participant {id} is not registered"),
-        ),
-    }
 }
 
 pub(super) fn register_site(
@@ -374,8 +368,7 @@ pub(super) fn record_assay(
     a: &AssayReport,
 ) -> Result<Vec<StateValue>, RuleError> {
     require_role(signer, &[Role::Assayer], "record assays")?;
-    let mut l = lot(state, &a.lot)?;
-    not_consumed(&l)?;
+    let mut l = live_lot(state, &a.lot)?;
     if a.stage < l.assay_stage {
         return refuse(
             RuleCode::AssayStageRegressed,
@@ -590,15 +583,7 @@ fn scale_contained(
 ) -> Result<Vec<(Element, Grams)>, RuleError> {
     contained
         .iter()
-        .map(|(e, g)| {
-            if from.0 == 0 {
-                return Ok((*e, Grams(0)));
-            }
-            let v = u128::from(g.0) * u128::from(to.0) / u128::from(from.0);
-            u64::try_from(v)
-                .map(|v| (*e, Grams(v)))
-                .or_else(|_| refuse(RuleCode::InvalidQuantity, "contained metal overflows"))
-        })
+        .map(|(e, g)| Ok((*e, Grams(scale(*g, to, from)?))))
         .collect()
 }
 
@@ -950,7 +935,7 @@ pub(super) fn transform(
     Ok(values)
 }
 
-/// `floor(value × part / whole)`; `whole` is not zero here.
+/// `floor(value × part / whole)`, zero when `whole` is zero.
 fn scale(value: Grams, part: Grams, whole: Grams) -> Result<u64, RuleError> {
     if whole.0 == 0 {
         return Ok(0);
@@ -966,8 +951,7 @@ pub(super) fn sell(
     s: &Sale,
 ) -> Result<Vec<StateValue>, RuleError> {
     require_role(signer, &[Role::Seller], "sell lots")?;
-    let mut l = lot(state, &s.lot)?;
-    not_consumed(&l)?;
+    let mut l = live_lot(state, &s.lot)?;
     if l.owner != signer.id {
         return refuse(
             RuleCode::NotOwner,

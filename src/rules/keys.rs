@@ -1,6 +1,6 @@
 //! Rules for the ledger's identity, participants and their keys.
 
-use super::{Context, RuleCode, RuleError, check_text, refuse};
+use super::{Context, RuleCode, RuleError, check_text, refuse, registered};
 use crate::crypto::{CryptoError, PublicKey};
 use crate::model::{
     Event, Genesis, KeyAdded, KeyRecord, KeyRevoked, KeyRotated, LedgerInfo, Participant,
@@ -170,19 +170,6 @@ fn may_manage_keys(
     )
 }
 
-fn subject<V: StateView>(
-    state: &V,
-    id: &crate::model::ParticipantId,
-) -> Result<Participant, RuleError> {
-    match state.participant(id)? {
-        Some(p) => Ok(p),
-        None => refuse(
-            RuleCode::ParticipantUnknown,
-            format!("participant {id} is not registered"),
-        ),
-    }
-}
-
 /// A key of `participant` that is valid at the entry's record time.
 fn current_key<V: StateView>(
     state: &V,
@@ -259,7 +246,7 @@ pub(super) fn add_key<V: StateView>(
     a: &KeyAdded,
 ) -> Result<Vec<StateValue>, RuleError> {
     may_manage_keys(signer, &a.participant)?;
-    let mut participant = subject(state, &a.participant)?;
+    let mut participant = registered(state, &a.participant)?;
     unused(state, &a.key)?;
     participant.keys.push(a.key);
     Ok(vec![
@@ -275,7 +262,7 @@ pub(super) fn rotate_key<V: StateView>(
     r: &KeyRotated,
 ) -> Result<Vec<StateValue>, RuleError> {
     may_manage_keys(signer, &r.participant)?;
-    let mut participant = subject(state, &r.participant)?;
+    let mut participant = registered(state, &r.participant)?;
     let mut old = current_key(state, ctx, &r.participant, &r.old)?;
     unused(state, &r.new)?;
     old.valid_until = Some(ctx.record_time);
@@ -297,7 +284,7 @@ pub(super) fn revoke_key<V: StateView>(
 ) -> Result<Vec<StateValue>, RuleError> {
     may_manage_keys(signer, &r.participant)?;
     check_text("reason", &r.reason)?;
-    let participant = subject(state, &r.participant)?;
+    let participant = registered(state, &r.participant)?;
     let mut record = current_key(state, ctx, &r.participant, &r.key)?;
     if participant.id == ledger.operator {
         // Revoking the operator's last key would leave nobody able to

@@ -151,6 +151,20 @@ pub(crate) fn refuse<T>(code: RuleCode, message: impl Into<String>) -> Result<T,
     }))
 }
 
+/// A registered participant, or `PARTICIPANT_UNKNOWN`.
+pub(crate) fn registered(
+    state: &impl StateView,
+    id: &crate::model::ParticipantId,
+) -> Result<crate::model::Participant, RuleError> {
+    match state.participant(id)? {
+        Some(p) => Ok(p),
+        None => refuse(
+            RuleCode::ParticipantUnknown,
+            format!("participant {id} is not registered"),
+        ),
+    }
+}
+
 pub(crate) fn check_text(field: &str, value: &str) -> Result<(), RuleError> {
     if value.trim().is_empty() || value.len() > MAX_TEXT_LEN {
         return refuse(
