@@ -7,24 +7,30 @@
 //! figures. After divan's table, the bytes on disk per entry are printed.
 
 use std::fs::OpenOptions;
+use std::io::Write as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
-use oretrail::crypto::{PublicKey, SecretKey, Signature};
+use oretrail::audit::{self, bundle::VerifyOptions};
+use oretrail::codec;
+use oretrail::crypto::{Digest, PublicKey, SecretKey, Signature};
 use oretrail::ledger::{
-    GenesisParams, KEYS_DIR, LOG_FILE, Ledger, OPERATOR_KEY_FILE, Options, verify_log,
+    CheckpointRecord, GenesisParams, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger, OPERATOR_KEY_FILE,
+    Options, verify_log,
 };
-use oretrail::merkle::{self, Frontier, Hash};
+use oretrail::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
 use oretrail::model::{
-    Assay, CountryCode, Element, EventBody, Grams, LotCreation, LotId, LotKind, ParticipantId,
-    ParticipantKind, Ppb, Registration, Role, SignedEvent, SiteId, SiteRegistration, SiteScale,
-    Timestamp,
+    Assay, CountryCode, Element, Entry, Event, EventBody, Grams, LotCreation, LotId, LotKind,
+    ParticipantId, ParticipantKind, Ppb, Registration, Role, SignedEvent, SiteId, SiteRegistration,
+    SiteScale, Timestamp,
 };
 use oretrail::signer::Signer;
+use oretrail::store::FrameKind;
 use oretrail::store::dense::TreeFile;
+use oretrail::store::log::{LOG_HEADER, encode_frame};
 use rayon::prelude::*;
 
 const ORIGIN: &str = "bench.example/oretrail";
@@ -95,40 +101,44 @@ fn new_ledger(dir: &Path) -> (Ledger, Signer) {
 /// (about 330 bytes per entry), signed by one participant, registering no
 /// keys.
 fn lot_creations(mine: &mut Signer, tag: &str, n: usize) -> Vec<SignedEvent> {
-    let grade = |ppb| Ppb::new(ppb).expect("grade");
     (0..n)
         .map(|i| {
             let now = Timestamp::now();
-            let body = EventBody::CreateLot(LotCreation {
-                lot: LotId::new(format!("ANDINA-{tag}-{i:07}")).expect("lot"),
-                site: SiteId::new("PE-ANDINA-1").expect("site"),
-                kind: LotKind::Concentrate,
-                wet: Grams(1_000_000_000 + i as u64),
-                moisture: grade(82_000_000),
-                assays: vec![
-                    Assay {
-                        element: Element::Cu,
-                        grade: grade(255_000_000),
-                    },
-                    Assay {
-                        element: Element::Au,
-                        grade: grade(3_210),
-                    },
-                    Assay {
-                        element: Element::Ag,
-                        grade: grade(85_000),
-                    },
-                    Assay {
-                        element: Element::As,
-                        grade: grade(1_200_000),
-                    },
-                ],
-                produced_from: now,
-                produced_until: now,
-            });
-            mine.sign(now, body).expect("sign")
+            mine.sign(now, lot_creation(tag, i, now)).expect("sign")
         })
         .collect()
+}
+
+/// Lot creation number `i` of a run tagged `tag`, produced up to `now`.
+fn lot_creation(tag: &str, i: usize, now: Timestamp) -> EventBody {
+    let grade = |ppb| Ppb::new(ppb).expect("grade");
+    EventBody::CreateLot(LotCreation {
+        lot: LotId::new(format!("ANDINA-{tag}-{i:07}")).expect("lot"),
+        site: SiteId::new("PE-ANDINA-1").expect("site"),
+        kind: LotKind::Concentrate,
+        wet: Grams(1_000_000_000 + i as u64),
+        moisture: grade(82_000_000),
+        assays: vec![
+            Assay {
+                element: Element::Cu,
+                grade: grade(255_000_000),
+            },
+            Assay {
+                element: Element::Au,
+                grade: grade(3_210),
+            },
+            Assay {
+                element: Element::Ag,
+                grade: grade(85_000),
+            },
+            Assay {
+                element: Element::As,
+                grade: grade(1_200_000),
+            },
+        ],
+        produced_from: now,
+        produced_until: now,
+    })
 }
 
 /// Submits every event at once (so they commit in large batches) and
@@ -348,6 +358,114 @@ mod ledger {
             let report = verify_log(&log, false).expect("intact");
             assert_eq!(report.entries, *size);
         });
+    }
+
+    /// Entries in the audit bundles `bundle_verify` checks. Two sizes, so
+    /// one run shows whether the cost per entry stays flat; set
+    /// `ORETRAIL_BENCH_BUNDLE_ENTRIES` (comma-separated) for others, such
+    /// as the 1,000,000.
+    fn bundle_sizes() -> Vec<usize> {
+        std::env::var("ORETRAIL_BENCH_BUNDLE_ENTRIES")
+            .ok()
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|n| n.trim().replace('_', "").parse().ok())
+                    .collect::<Vec<usize>>()
+            })
+            .filter(|sizes| !sizes.is_empty())
+            .unwrap_or_else(|| vec![10_000, 40_000])
+    }
+
+    /// `oretrail audit verify`: an audit bundle of the mine's setup and
+    /// `entries` lot creations, checked in full (frames, encodings, links,
+    /// signatures batched on both cores, key windows, every rule replayed,
+    /// the tree and every checkpoint signature, then the header's claims).
+    #[divan::bench(args = bundle_sizes(), sample_count = 3, sample_size = 1)]
+    fn bundle_verify(bencher: Bencher, entries: usize) {
+        let dir = scratch_dir();
+        let (bundle, size) = write_bundle(dir.path(), entries);
+        bencher.counter(ItemsCount::new(size)).bench(|| {
+            let report = audit::bundle::verify_file(&bundle, VerifyOptions::default())
+                .expect("intact bundle");
+            assert_eq!(report.verified.entries, size);
+        });
+    }
+
+    /// Writes a log of a fresh ledger's setup entries followed by `n` lot
+    /// creations, framed and checkpointed (every 4,096 entries, the
+    /// writer's largest batch) as the writer would, but without a sync per
+    /// batch, so a million entries take seconds rather than minutes; then
+    /// exports its audit bundle. Returns the bundle and its entry count.
+    fn write_bundle(dir: &Path, n: usize) -> (std::path::PathBuf, u64) {
+        let (ledger, _) = new_ledger(dir);
+        let setup: Vec<Vec<u8>> = (0..ledger.size())
+            .map(|i| ledger.entry(i).expect("setup entry").1)
+            .collect();
+        ledger.close().expect("close");
+        let log_key = SecretKey::read_file(&dir.join(KEYS_DIR).join(LOG_KEY_FILE)).expect("key");
+        let mine_key = SecretKey::from_seed(&[0x4d; 32]);
+        let mine = ParticipantId::new("mine.andina").expect("id");
+        let signed: Vec<SignedEvent> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let now = Timestamp::now();
+                let event = Event {
+                    ledger: ORIGIN.into(),
+                    signer: mine.clone(),
+                    time: now,
+                    nonce: i as u64 + 1,
+                    body: lot_creation("b", i, now),
+                };
+                oretrail::signer::sign_event(&event, &mine_key).expect("sign")
+            })
+            .collect();
+        let record_time = Timestamp::now();
+        let log = dir.join("bundle-source.log");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&log).expect("log file"));
+        out.write_all(&LOG_HEADER).expect("write");
+        let mut frontier = Frontier::new();
+        let mut frames = Vec::new();
+        let mut append = |bytes: &[u8], last: bool| {
+            frames.clear();
+            encode_frame(FrameKind::Entry, bytes, &mut frames);
+            frontier.push(merkle::leaf_hash(bytes));
+            if frontier.size().is_multiple_of(4096) || last {
+                let root = frontier.root();
+                let note = Checkpoint::new(ORIGIN, frontier.size(), root).expect("checkpoint");
+                let record = CheckpointRecord {
+                    size: frontier.size(),
+                    root: Digest::from_bytes(root),
+                    signature: log_key.sign(note.body().as_bytes()),
+                };
+                let payload = codec::encode(&record).expect("encode");
+                encode_frame(FrameKind::Checkpoint, &payload, &mut frames);
+            }
+            out.write_all(&frames).expect("write");
+        };
+        let mut prev = Digest::from_bytes([0; 32]);
+        for bytes in &setup {
+            append(bytes, false);
+            prev = Digest::from_bytes(merkle::leaf_hash(bytes));
+        }
+        let first = setup.len();
+        let total = first + signed.len();
+        for (i, signed) in signed.into_iter().enumerate() {
+            let entry = Entry {
+                index: (first + i) as u64,
+                prev,
+                record_time,
+                signed,
+            };
+            let bytes = codec::encode(&entry).expect("encode");
+            prev = Digest::from_bytes(merkle::leaf_hash(&bytes));
+            append(&bytes, first + i + 1 == total);
+        }
+        out.into_inner().expect("flush").sync_all().expect("sync");
+        let bundle = dir.join("audit.bundle");
+        let (header, _) =
+            audit::bundle::export_file(&log, &bundle, Timestamp::now()).expect("export");
+        assert_eq!(header.entries, total as u64);
+        (bundle, header.entries)
     }
 
     /// Tree size for the proof benchmarks.

@@ -81,7 +81,28 @@ macro_rules! fixed_bytes {
                 crate::crypto::deserialize_fixed::<D, $len>(d).map(Self)
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::crypto::hex_schema(stringify!($name), $len)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
+}
+
+/// The JSON form of a fixed-length byte string, for the OpenAPI document
+/// and the JSON Schemas in `schemas/`: exactly `2 * len` hex digits. A
+/// description of the data, not code that touches it.
+fn hex_schema(name: &str, len: usize) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let digits = 2 * len;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!("{name}: {len} bytes, {digits} hex digits.")))
+        .pattern(Some(format!("^[0-9a-fA-F]{{{digits}}}$")))
+        .into()
 }
 
 /// A byte string of the wrong length or with invalid hex.

@@ -1,7 +1,10 @@
 //! oretrail: a hash-chained, Ed25519-signed, append-only chain-of-custody
 //! ledger for copper and zinc lots. See `ARCHITECTURE.md` for the map.
 
+pub mod access;
 pub mod api;
+pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod codec;
 pub mod crypto;

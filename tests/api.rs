@@ -34,6 +34,9 @@ struct Api {
     app: Router,
     clock: TestClock,
     operator: Signer,
+    /// The operator's bearer token: `get` reads as the operator, who sees
+    /// everything (`tests/access.rs` covers every other reader).
+    token: String,
 }
 
 /// An answer: status, content type and body.
@@ -84,6 +87,7 @@ impl Api {
         let operator_key =
             SecretKey::read_file(&dir.path().join("keys").join(OPERATOR_KEY_FILE)).unwrap();
         let operator = Signer::with_first_nonce(ORIGIN, pid("operator"), operator_key, 1);
+        let token = common::issue_token(dir.path(), "operator");
         let app = api::router(AppState::with_limits(ledger.clone(), limits));
         Self {
             _dir: dir,
@@ -91,6 +95,7 @@ impl Api {
             app,
             clock,
             operator,
+            token,
         }
     }
 
@@ -112,9 +117,15 @@ impl Api {
         }
     }
 
+    /// `GET uri` as the operator.
     async fn get(&self, uri: &str) -> Answer {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
+        self.send(
+            Request::get(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     async fn post(&self, uri: &str, body: impl Into<Body>) -> Answer {

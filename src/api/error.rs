@@ -38,6 +38,22 @@ pub mod code {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// The request took longer than the server's time limit.
     pub const TIMEOUT: &str = "TIMEOUT";
+
+    /// Every code above, for the OpenAPI document and the JSON Schemas
+    /// (`tests/schemas.rs` fails when a code is missing here).
+    pub const ALL: &[&str] = &[
+        MALFORMED_REQUEST,
+        MALFORMED_EVENT,
+        BAD_SIGNATURE,
+        BAD_RANGE,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        BODY_TOO_LARGE,
+        BATCH_TOO_LARGE,
+        INTERNAL,
+        UNAVAILABLE,
+        TIMEOUT,
+    ];
 }
 
 /// A failed request, as the client will see it.
@@ -48,13 +64,42 @@ pub struct ApiError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Stable and meant for programs: one of the edge's codes or a rule's
+    /// code (`schemas/EVENTS.md`).
+    #[schema(schema_with = code_schema)]
     pub code: Cow<'static, str>,
+    /// A sentence for people.
     pub message: String,
     /// Structured context (the field, the tree size, ...); `null` when
     /// there is none.
     pub details: Value,
+}
+
+/// The schema of [`ErrorBody::code`]: the edge's codes (here and in
+/// `api::access::code`) are listed; rule codes share their shape.
+fn code_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let edge: Vec<&str> = code::ALL
+        .iter()
+        .copied()
+        .chain([
+            super::access::code::UNAUTHENTICATED,
+            super::access::code::FORBIDDEN,
+        ])
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[A-Z][A-Z0-9_]*$"))
+        .description(Some(format!(
+            "Stable, machine-readable code: one of the edge's codes ({}) or the \
+             code of the business rule that refused the event (422; every rule \
+             code is listed in schemas/EVENTS.md).",
+            edge.join(", ")
+        )))
+        .examples(edge)
+        .build()
 }
 
 impl ApiError {

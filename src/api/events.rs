@@ -24,7 +24,7 @@ use crate::ledger::{Pending, Receipt};
 use crate::model::SignedEvent;
 
 /// How the byte fields of a signed event are written.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Encoding {
     /// Lowercase or uppercase hex digits.
@@ -45,24 +45,31 @@ impl Encoding {
 
 /// One signed event as JSON. The encoding is named rather than guessed,
 /// since a string of hex digits is also valid base64.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventRequest {
+    /// The signer's 32-byte Ed25519 public key.
     key: String,
+    /// The 64-byte Ed25519 signature over the event bytes.
     signature: String,
+    /// The canonical event bytes (`schemas/ENCODING.md`).
     event: String,
+    /// How `key`, `signature` and `event` are written; hex when absent.
     #[serde(default)]
     encoding: Encoding,
 }
 
-#[derive(Debug, Deserialize)]
+/// Signed events submitted in order, each accepted or refused on its own.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchRequest {
+    /// Read one by one, so a bad item is refused on its own.
+    #[schema(value_type = Vec<EventRequest>)]
     events: Vec<serde_json::Value>,
 }
 
 /// The durable receipt of an append, as JSON.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ReceiptBody {
     index: u64,
     /// RFC 9162 leaf hash of the entry, hex.
@@ -98,7 +105,7 @@ fn receipt_status(receipt: &Receipt) -> StatusCode {
 
 /// One item of a batch answer: the status the single-event endpoint would
 /// have answered with, and its receipt or its error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct BatchItem {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +131,8 @@ impl BatchItem {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One result per submitted event, in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct BatchBody {
     results: Vec<BatchItem>,
 }
@@ -184,24 +192,53 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, A
 }
 
 /// `POST /v1/events`: one signed event.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "write",
+    request_body = EventRequest,
+    responses(
+        (status = 201, description = "Appended and durable.", body = ReceiptBody),
+        (status = 200, description = "Already recorded: the original entry (`replay`).", body = ReceiptBody),
+        (status = 400, description = "`MALFORMED_REQUEST`, `MALFORMED_EVENT` or `BAD_SIGNATURE`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`.", body = ErrorBody),
+        (status = 422, description = "A business rule refused the event; nothing changed.", body = ErrorBody),
+    )
+)]
 pub(super) async fn post_event(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_rejection)?;
     let ledger = app.ledger.clone();
-    let pending = tokio::task::spawn_blocking(move || -> Result<Pending, ApiError> {
-        let request: EventRequest = parse_json(&body, "a signed event")?;
-        Ok(ledger.submit(request.into_signed()?)?)
-    })
-    .await??;
-    let receipt = pending.into_future().await?;
+    let outcome = async move {
+        let body = body.map_err(body_rejection)?;
+        let pending = tokio::task::spawn_blocking(move || -> Result<Pending, ApiError> {
+            let request: EventRequest = parse_json(&body, "a signed event")?;
+            Ok(ledger.submit(request.into_signed()?)?)
+        })
+        .await??;
+        Ok::<_, ApiError>(pending.into_future().await?)
+    }
+    .await;
+    app.metrics.record_append(&outcome);
+    let receipt = outcome?;
     Ok((receipt_status(&receipt), Json(ReceiptBody::from(receipt))).into_response())
 }
 
 /// `POST /v1/events/batch`: many signed events, submitted in the order
 /// given (so an event may depend on an earlier one of the same batch),
 /// each accepted or refused on its own.
+#[utoipa::path(
+    post,
+    path = "/v1/events/batch",
+    tag = "write",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One result per event, in order.", body = BatchBody),
+        (status = 400, description = "`MALFORMED_REQUEST`: the batch itself cannot be read.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE` or `BATCH_TOO_LARGE`; nothing was submitted.", body = ErrorBody),
+    )
+)]
 pub(super) async fn post_batch(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -236,12 +273,14 @@ pub(super) async fn post_batch(
         },
     )
     .await??;
+    app.metrics.record_batch(submitted.len());
     let mut results = Vec::with_capacity(submitted.len());
     for item in submitted {
         let outcome = match item {
             Ok(pending) => pending.into_future().await.map_err(ApiError::from),
             Err(e) => Err(e),
         };
+        app.metrics.record_append(&outcome);
         results.push(BatchItem::from_outcome(outcome));
     }
     Ok(Json(BatchBody { results }).into_response())

@@ -7,6 +7,10 @@
 //! `Ledger::submit` on a blocking thread and their durable receipt is
 //! awaited; reads that touch sled or the log run with `spawn_blocking`.
 //!
+//! Who may read what is decided by `crate::access` alone; [`access`] turns
+//! a request's bearer token into a `Viewer` (extractors) and handlers apply
+//! the policy's answers (README, "Who sees what").
+//!
 //! Endpoints (all under `/v1`, documented in `README.md`):
 //!
 //! | method and path | what |
@@ -19,10 +23,21 @@
 //! | `GET /v1/proofs/inclusion?index=I&tree_size=N` | RFC 9162 inclusion proof |
 //! | `GET /v1/proofs/consistency?first=M&second=N` | RFC 9162 consistency proof |
 //! | `GET /v1/lots/{id}`, `/v1/participants/{id}`, `/v1/flags/{entry}/{n}` | current state |
+//! | `GET /v1/lots`, `/v1/participants`, `/v1/flags` | listings with filters and cursor paging (catalog) |
+//! | `GET /v1/lots/{id}/history` | the entries naming a lot |
+//! | `GET /v1/lots/{id}/provenance`, `/v1/lots/{id}/downstream` | backward graph to the mines with shares and exposure; every lot made from it |
+//! | `GET /v1/events` | entries with EPCIS-style filters (`eventType`, `EQ_bizStep`, `GE_`/`LT_eventTime`, `MATCH_epc`, `participant`) |
+//! | `GET /v1/openapi.json`, `GET /docs/` | OpenAPI 3.1 document ([`openapi::ApiDoc`]) and the docs page over it |
+//! | `GET /metrics` | Prometheus metrics (per [`AppState`]) |
 
+pub mod access;
 pub mod error;
 mod events;
+mod listing;
 mod log;
+mod lots;
+mod metrics;
+pub mod openapi;
 mod query;
 
 use std::future::Future;
@@ -37,11 +52,13 @@ use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
 pub use error::{ApiError, ErrorBody};
 pub use log::MAX_ENTRIES_PER_PAGE;
 
+use crate::access::tokens::TokenStore;
+use crate::catalog::Catalog;
 use crate::ledger::Ledger;
 
 /// The edge's limits. Requests beyond them are refused with a JSON error
@@ -73,13 +90,19 @@ impl Default for Limits {
     }
 }
 
-/// What every handler shares: the open ledger and the limits.
+/// What every handler shares: the open ledger, its catalog and the limits.
 #[derive(Clone)]
 pub struct AppState {
     ledger: Arc<Ledger>,
+    /// Secondary indexes for listings and graph walks, following the ledger.
+    catalog: Arc<Catalog>,
     limits: Limits,
     /// The verifier key line; fixed for the ledger's life.
     key_line: Option<Arc<str>>,
+    /// This server's Prometheus registry (not a process-wide one).
+    metrics: Arc<metrics::Metrics>,
+    /// The bearer tokens readers authenticate with (`api::access`).
+    tokens: Arc<TokenStore>,
 }
 
 impl AppState {
@@ -89,11 +112,28 @@ impl AppState {
 
     pub fn with_limits(ledger: Arc<Ledger>, limits: Limits) -> Self {
         let key_line = ledger.log_key_line().map(Arc::from);
+        let catalog = Arc::new(Catalog::follow(&ledger));
+        let tokens = Arc::new(TokenStore::watching(ledger.dir()));
         Self {
             ledger,
+            catalog,
             limits,
             key_line,
+            metrics: Arc::new(metrics::Metrics::new()),
+            tokens,
         }
+    }
+
+    /// Uses `tokens` (for example one opened with [`TokenStore::open`],
+    /// which refuses a malformed token file up front) instead of watching
+    /// the ledger folder's token file from the first request on.
+    pub fn with_tokens(mut self, tokens: TokenStore) -> Self {
+        self.tokens = Arc::new(tokens);
+        self
+    }
+
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
     }
 
     pub fn ledger(&self) -> &Arc<Ledger> {
@@ -103,6 +143,10 @@ impl AppState {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
 }
 
 /// The API's router, with its limits, time-out and request logs.
@@ -111,7 +155,9 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/v1/events",
-            post(events::post_event).layer(DefaultBodyLimit::max(limits.max_event_body)),
+            post(events::post_event)
+                .layer(DefaultBodyLimit::max(limits.max_event_body))
+                .get(listing::events),
         )
         .route(
             "/v1/events/batch",
@@ -123,12 +169,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entries/{index}", get(log::entry))
         .route("/v1/proofs/inclusion", get(log::inclusion))
         .route("/v1/proofs/consistency", get(log::consistency))
+        .route("/v1/lots", get(lots::lots))
         .route("/v1/lots/{id}", get(query::lot))
+        .route("/v1/lots/{id}/history", get(lots::history))
+        .route("/v1/lots/{id}/provenance", get(lots::provenance))
+        .route("/v1/lots/{id}/downstream", get(lots::downstream))
+        .route("/v1/participants", get(listing::participants))
         .route("/v1/participants/{id}", get(query::participant))
+        .route("/v1/flags", get(listing::flags))
         .route("/v1/flags/{entry}/{n}", get(query::flag))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics::export))
+        .merge(openapi::docs())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        .with_state(state.clone());
     // Outermost first: the error handler turns a time-out into JSON; the
     // time-out covers waiting for a slot; the slot limit is one semaphore
     // shared by every route.
@@ -143,8 +198,11 @@ pub fn router(state: AppState) -> Router {
     .layer(
         TraceLayer::new_for_http()
             .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            .on_response(()),
     )
+    // Outermost: metrics and the one log line per request (`metrics::track`)
+    // see every answer, time-outs and waits for a slot included.
+    .layer(axum::middleware::from_fn_with_state(state, metrics::track))
 }
 
 async fn not_found() -> ApiError {

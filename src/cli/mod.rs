@@ -1,6 +1,9 @@
 //! The binary's commands. Thin: parse arguments, call the library, print.
 
+mod audit;
 pub mod client;
+mod load;
+mod token;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::access::tokens::TokenStore;
 use crate::api::{self, AppState};
 use crate::crypto::SecretKey;
 use crate::demo::{self, DemoOptions};
@@ -107,6 +111,22 @@ enum Command {
         #[command(subcommand)]
         command: EventCommand,
     },
+    /// Issue, list and revoke the bearer tokens readers of the API use
+    /// (works while the server runs).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
+    /// Measure ingest and provenance reads over loopback: builds a ledger
+    /// (1M entries by default), serves it on 127.0.0.1 in this process and
+    /// prints events/s and p50/p99 latencies (BENCHMARKS.md, "HTTP load").
+    Load(load::LoadArgs),
+    /// Audit outputs from the log alone (works while the server runs):
+    /// the GS1 EPCIS 2.0 export, and audit bundles to export and verify.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Sign a JSON event and POST it to a server's /v1/events (plain
     /// http:// only); prints the receipt.
     Submit {
@@ -143,7 +163,7 @@ struct SignArgs {
 /// Runs the binary; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, default_log_filter(&cli.command));
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -153,9 +173,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// The log filter when `ORETRAIL_LOG` is not set. `load` leaves out the
+/// line per request: it makes hundreds of thousands and reports them itself.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Load(_) => "warn",
+        _ => "warn,oretrail::request=info",
+    }
+}
+
+fn init_tracing(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ORETRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Warnings, plus the one line per HTTP request (`api::metrics::track`)
+    // unless the command leaves it out.
+    let filter = EnvFilter::try_from_env("ORETRAIL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -259,6 +291,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "secret keys:  {}",
                 data.join(ledger::KEYS_DIR).join("demo").display()
             );
+            let tokens = token::issue_demo_tokens(&data)?;
+            if let Some(line) = demo_tokens_line(&tokens) {
+                println!("read tokens:  {line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { data, addr, demo } => {
@@ -318,6 +354,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token { command } => token::run(command),
+        Command::Load(args) => load::run(args),
+        Command::Audit { command } => audit::run(command, progress),
         Command::Submit { url, sign } => {
             let signed = client::sign_file(&sign.event, &sign.key, sign.ledger.as_deref())?;
             let answer = client::submit(&url, &signed)?;
@@ -348,7 +387,23 @@ fn build_demo_to_serve(data: &Path, progress: bool) -> anyhow::Result<()> {
         summary.entries,
         started.elapsed().as_secs_f64()
     );
+    token::issue_demo_tokens(data)?;
     Ok(())
+}
+
+/// Where the demo's reader tokens are: `FOLDER (a.token, b.token, ...)`;
+/// `None` when there are none.
+fn demo_tokens_line(files: &[PathBuf]) -> Option<String> {
+    let first = files.first()?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Some(format!(
+        "{} ({})",
+        first.parent().unwrap_or(first).display(),
+        names.join(", ")
+    ))
 }
 
 /// `oretrail serve`: opens the ledger, serves the API until SIGINT or
@@ -371,6 +426,9 @@ fn serve(data: &Path, addr: SocketAddr, progress: bool) -> anyhow::Result<ExitCo
         )
         .with_context(|| format!("opening the ledger in {}", data.display()))?,
     );
+    // A malformed token file stops the server here, not at the first read.
+    let tokens = TokenStore::open(data)?;
+    let demo_tokens = token::demo_token_files(data);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -394,10 +452,34 @@ fn serve(data: &Path, addr: SocketAddr, progress: bool) -> anyhow::Result<ExitCo
         println!("  log key:     http://{local}/v1/log/key");
         println!("  entries:     http://{local}/v1/entries?start=0&end=10");
         println!("  submit:      POST http://{local}/v1/events (README, \"HTTP API\")");
+        println!("  docs:        http://{local}/docs/ (OpenAPI: /v1/openapi.json)");
+        println!("  metrics:     http://{local}/metrics");
+        if let Some(reader) = demo_tokens
+            .iter()
+            .find(|f| f.ends_with("auditor.trailcheck.token"))
+            .or(demo_tokens.first())
+        {
+            println!(
+                "  read:        curl -H \"Authorization: Bearer $(cat {})\" http://{local}/v1/entries/1",
+                reader.display()
+            );
+        } else {
+            println!(
+                "  read:        with a token from `oretrail token issue --participant ID` \
+                 (README, \"Who sees what\")"
+            );
+        }
+        if let Some(line) = demo_tokens_line(&demo_tokens) {
+            println!("  tokens:      {line}");
+        }
         println!("stop with Ctrl-C or SIGTERM");
-        api::serve(listener, AppState::new(ledger.clone()), shutdown)
-            .await
-            .context("serving the API")
+        api::serve(
+            listener,
+            AppState::new(ledger.clone()).with_tokens(tokens),
+            shutdown,
+        )
+        .await
+        .context("serving the API")
     });
     // Blocking reads abandoned by timed-out requests finish here.
     runtime.shutdown_timeout(Duration::from_secs(30));

@@ -1,14 +1,20 @@
-//! Offline verification of a log file, trusting nothing but the file.
+//! Offline verification of a log file or an audit bundle, trusting
+//! nothing but the frames.
 //!
-//! Reads the log front to back and checks every frame's checksum, every
+//! Reads the frames front to back and checks every frame's checksum, every
 //! entry's encoding, position and link to its predecessor, every event's
 //! signature (batched, on all cores), every rule as the writer applied it,
 //! and every checkpoint's tree size, root and log-key signature. It does
 //! not read the index, so it works while a server holds the ledger open.
+//! [`verify_frames`] checks any byte range of frames (the log's, or the
+//! copy an audit bundle carries) and tells an [`Observer`] about each
+//! entry as the replay accepts it; [`verify_log`] is it over a log file.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::CheckpointRecord;
@@ -18,10 +24,12 @@ use rayon::prelude::*;
 
 use crate::crypto::{CryptoError, Digest, PublicKey, Signature, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
-use crate::model::{Entry, Event, LedgerInfo, MemoryState, PrecheckedKeys, StateView, Timestamp};
+use crate::model::{
+    Entry, Event, LedgerInfo, MemoryState, PrecheckedKeys, StateValue, StateView, Timestamp,
+};
 use crate::rules::{self, Context};
 use crate::store::FrameKind;
-use crate::store::log::{FrameReader, LOG_HEADER, check_header};
+use crate::store::log::{FRAME_MAGIC, FrameReader, LOG_HEADER, check_header};
 
 /// What an intact log holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +75,7 @@ enum Item {
     Checkpoint(Vec<u8>),
 }
 
-struct Verifier {
+struct Verifier<O> {
     state: MemoryState,
     frontier: Frontier,
     last_hash: Digest,
@@ -83,6 +91,7 @@ struct Verifier {
     chunk: Vec<Item>,
     /// Entries among `chunk`.
     chunk_entries: u64,
+    observer: O,
 }
 
 /// Verifies the log file at `path`.
@@ -92,47 +101,106 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
         File::open(path).map_err(|e| fail(0, format!("cannot open {}: {e}", path.display())))?;
     check_header(&file).map_err(|r| fail(0, format!("log header: {r}")))?;
     let len = file.metadata().map_err(|e| fail(0, e.to_string()))?.len();
-    let mut buffered = BufReader::with_capacity(1 << 20, &file);
+    let (report, ()) = verify_frames(
+        &file,
+        LOG_HEADER.len() as u64..len,
+        Container::Log,
+        (),
+        progress,
+    )?;
+    Ok(report)
+}
+
+/// What holds the frames being verified, which decides what damaged or
+/// missing bytes at the end mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// A ledger's own log: a final batch without an intact checkpoint is a
+    /// torn tail, never acknowledged (reported as such).
+    Log,
+    /// A copy that must be complete (an audit bundle), whose header says
+    /// how many entries it holds: damage at its end is named by entry.
+    Bundle { entries: u64 },
+}
+
+/// One entry as the verifier accepts it, for an [`Observer`].
+pub struct Accepted<'a> {
+    pub entry: &'a Entry,
+    /// RFC 9162 leaf hash of the entry's exact bytes.
+    pub leaf: &'a Hash,
+    pub event: &'a Event,
+    /// The state just before the entry.
+    pub before: &'a MemoryState,
+    /// The values the rules wrote for it; they replace those in `before`.
+    pub changes: &'a [StateValue],
+}
+
+/// Told about every entry, in order, once its signature, link, position
+/// and rules have been checked (its checkpoint may still follow). Exports
+/// that need the state at each entry (EPCIS) ride along the replay this
+/// way instead of running the rules a second time.
+pub trait Observer {
+    fn accepted(&mut self, accepted: &Accepted<'_>);
+}
+
+/// Verification alone.
+impl Observer for () {
+    fn accepted(&mut self, _: &Accepted<'_>) {}
+}
+
+/// Verifies the frames that `file` holds in `range` (which must start at
+/// a frame), telling `observer` about each accepted entry. Returns the
+/// report and the observer. The first problem found stops it, named by
+/// the entry it concerns.
+pub fn verify_frames<O: Observer>(
+    file: &File,
+    range: Range<u64>,
+    container: Container,
+    observer: O,
+    progress: bool,
+) -> Result<(VerifyReport, O), VerifyFailure> {
+    let fail = |index: u64, reason: String| VerifyFailure { index, reason };
+    let end = range.end;
+    let mut buffered = BufReader::with_capacity(1 << 20, file);
     buffered
-        .seek(SeekFrom::Start(LOG_HEADER.len() as u64))
+        .seek(SeekFrom::Start(range.start))
         .map_err(|e| fail(0, e.to_string()))?;
-    let mut reader = FrameReader::new(buffered, len);
-    let bar = crate::progress::bar(len, progress, "verifying");
-    let mut v = Verifier {
-        state: MemoryState::new(),
-        frontier: Frontier::new(),
-        last_hash: Digest::from_bytes([0; 32]),
-        last_time: Timestamp::from_millis(0),
-        event_ids: HashSet::new(),
-        info: None,
-        checkpoints: 0,
-        latest: None,
-        acked: 0,
-        chunk: Vec::with_capacity(CHUNK),
-        chunk_entries: 0,
-    };
+    let mut reader = FrameReader::starting_at(buffered, range.start, end);
+    let bar = crate::progress::bar(end - range.start, progress, "verifying");
+    let mut v = Verifier::new(observer);
     loop {
-        let next = v.frontier.size() + v.chunk_entries;
+        let next = v.next_index();
         let frame = match reader.next_frame() {
-            Err(e) => return Err(fail(next, format!("reading the log: {e}"))),
+            Err(e) => return Err(fail(next, format!("reading the frames: {e}"))),
             Ok(Ok(Some(frame))) => frame,
             Ok(Ok(None)) => break,
             Ok(Err(found)) => {
+                // Whatever precedes the damage is checked first, so that
+                // an earlier problem is the one reported.
                 v.flush_chunk()?;
                 let entries = v.frontier.size();
-                let verdict = damage::classify(&file, len, &found, entries, v.acked)
-                    .map_err(|e| fail(entries, format!("reading the log: {e}")))?;
-                return Err(match verdict {
-                    DamageVerdict::Inside { index, reason } => fail(index, reason),
-                    DamageVerdict::TornTail {
-                        acked,
-                        entries,
-                        reason,
-                    } => torn_tail(acked, entries, &reason),
+                let verdict = damage::classify(file, end, &found, entries, v.acked)
+                    .map_err(|e| fail(entries, format!("reading the frames: {e}")))?;
+                return Err(match (verdict, container) {
+                    (DamageVerdict::Inside { index, reason }, _) => fail(index, reason),
+                    (
+                        DamageVerdict::TornTail {
+                            acked,
+                            entries,
+                            reason,
+                        },
+                        Container::Log,
+                    ) => torn_tail(acked, entries, &reason),
+                    (
+                        DamageVerdict::TornTail {
+                            entries, reason, ..
+                        },
+                        Container::Bundle { entries: claimed },
+                    ) => bundle_end(entries, claimed, frame_kind_at(file, found.offset), &reason),
                 });
             }
         };
-        bar.set_position(frame.end());
+        bar.set_position(frame.end() - range.start);
         match frame.kind {
             FrameKind::Entry => {
                 // Decoding and hashing happen in parallel when the chunk is
@@ -155,40 +223,66 @@ pub fn verify_log(path: &Path, progress: bool) -> Result<VerifyReport, VerifyFai
     if size == 0 {
         return Err(fail(
             0,
-            "the log holds no entries, not even a genesis entry".into(),
+            match container {
+                Container::Log => "the log holds no entries, not even a genesis entry",
+                Container::Bundle { .. } => {
+                    "the bundle holds no entries after its header: it is cut short"
+                }
+            }
+            .into(),
         ));
     }
     if v.acked != size {
-        return Err(torn_tail(
-            v.acked,
-            size,
-            "the log ends without a checkpoint",
-        ));
+        return Err(match container {
+            Container::Log => torn_tail(v.acked, size, "the log ends without a checkpoint"),
+            Container::Bundle { .. } => fail(
+                size - 1,
+                format!(
+                    "no checkpoint covers entries {}..={}: the bundle is cut short",
+                    v.acked,
+                    size - 1
+                ),
+            ),
+        });
     }
-    let info = v
-        .info
-        .clone()
-        .ok_or_else(|| fail(0, "no genesis entry".into()))?;
-    let latest = v
-        .latest
-        .clone()
-        .ok_or_else(|| fail(0, "no checkpoint".into()))?;
-    let note = latest
-        .note(&info.origin, &info.log_key)
-        .map_err(|e| fail(size - 1, e.to_string()))?;
-    let vk = info
-        .log_key
-        .verifying_key()
-        .map_err(|e| fail(0, e.to_string()))?;
-    Ok(VerifyReport {
-        entries: size,
-        checkpoints: v.checkpoints,
-        root: v.frontier.root(),
-        origin: info.origin.clone(),
-        checkpoint: note,
-        log_key: merkle::checkpoint::verifier_key(&info.origin, &vk)
-            .map_err(|e| fail(0, e.to_string()))?,
-    })
+    v.finish()
+}
+
+/// Damage with nothing intact after it, at the end of a bundle: a bundle
+/// is written whole, so this is a cut or damaged final stretch. A
+/// checkpoint frame (by its kind byte, or because every claimed entry was
+/// read, so only the final checkpoint can be left) is named by the last
+/// entry it covers; an entry frame by its own index.
+fn bundle_end(entries: u64, claimed: u64, kind: Option<u8>, reason: &str) -> VerifyFailure {
+    let checkpoint = kind == Some(CHECKPOINT_KIND) || entries >= claimed;
+    if checkpoint && entries > 0 {
+        VerifyFailure {
+            index: entries - 1,
+            reason: format!(
+                "the checkpoint frame after this entry is damaged or cut short, and nothing \
+                 intact follows ({reason}): the bundle is truncated or damaged at its end"
+            ),
+        }
+    } else {
+        VerifyFailure {
+            index: entries,
+            reason: format!(
+                "the frame of this entry is damaged or cut short, and nothing intact follows \
+                 ({reason}): the bundle is truncated or damaged at its end"
+            ),
+        }
+    }
+}
+
+/// Kind byte of a checkpoint frame (`schemas/ENCODING.md`, section 8.2).
+const CHECKPOINT_KIND: u8 = 2;
+
+/// The kind byte of the (damaged) frame at `offset`, when its magic is
+/// intact: a cut-short frame still says what it was.
+fn frame_kind_at(file: &File, offset: u64) -> Option<u8> {
+    let mut head = [0u8; 5];
+    file.read_exact_at(&mut head, offset).ok()?;
+    (head[..4] == FRAME_MAGIC).then_some(head[4])
 }
 
 /// A final batch without an intact checkpoint: never acknowledged, unless
@@ -230,7 +324,56 @@ fn decode_entry(index: u64, payload: &[u8]) -> Result<(Pending, Decoded), Verify
     Ok((Pending { entry, index, leaf }, event))
 }
 
-impl Verifier {
+impl<O: Observer> Verifier<O> {
+    fn new(observer: O) -> Self {
+        Verifier {
+            state: MemoryState::new(),
+            frontier: Frontier::new(),
+            last_hash: Digest::from_bytes([0; 32]),
+            last_time: Timestamp::from_millis(0),
+            event_ids: HashSet::new(),
+            info: None,
+            checkpoints: 0,
+            latest: None,
+            acked: 0,
+            chunk: Vec::with_capacity(CHUNK),
+            chunk_entries: 0,
+            observer,
+        }
+    }
+
+    /// Index of the next entry frame read.
+    fn next_index(&self) -> u64 {
+        self.frontier.size() + self.chunk_entries
+    }
+
+    /// The report on everything checked, once every frame has been.
+    fn finish(self) -> Result<(VerifyReport, O), VerifyFailure> {
+        let fail = |index: u64, reason: String| VerifyFailure { index, reason };
+        let size = self.frontier.size();
+        let info = self
+            .info
+            .ok_or_else(|| fail(0, "no genesis entry".into()))?;
+        let latest = self.latest.ok_or_else(|| fail(0, "no checkpoint".into()))?;
+        let note = latest
+            .note(&info.origin, &info.log_key)
+            .map_err(|e| fail(size.saturating_sub(1), e.to_string()))?;
+        let vk = info
+            .log_key
+            .verifying_key()
+            .map_err(|e| fail(0, e.to_string()))?;
+        let report = VerifyReport {
+            entries: size,
+            checkpoints: self.checkpoints,
+            root: self.frontier.root(),
+            log_key: merkle::checkpoint::verifier_key(&info.origin, &vk)
+                .map_err(|e| fail(0, e.to_string()))?,
+            origin: info.origin,
+            checkpoint: note,
+        };
+        Ok((report, self.observer))
+    }
+
     /// Checks the held frames: event signatures and event decoding in
     /// parallel, then links, rules, tree and checkpoints in order, then the
     /// checkpoint signatures in one parallel pass. Reports the lowest
@@ -366,6 +509,13 @@ impl Verifier {
         let view = PrecheckedKeys::new(&self.state, &key_checks);
         let changes = rules::apply(&view, ctx, &p.entry.signed.key, &event)
             .map_err(|e| fail(format!("the rules refuse the event: {e}")))?;
+        self.observer.accepted(&Accepted {
+            entry: &p.entry,
+            leaf: &p.leaf,
+            event: &event,
+            before: &self.state,
+            changes: &changes,
+        });
         for value in changes {
             self.state.put(value);
         }

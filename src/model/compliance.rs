@@ -3,6 +3,7 @@
 //! red-flag assessment), as derived state.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::event::DocumentRef;
 use super::ids::{ParticipantId, Timestamp};
@@ -11,7 +12,9 @@ use crate::crypto::Digest;
 
 /// The twelve elements of the onboarding assessment, from the customer's
 /// supplier policy: four environmental, four social, four governance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum EsgElement {
     EnvironmentalManagementSystem,
     EnergyAndCarbon,
@@ -45,21 +48,21 @@ impl EsgElement {
 }
 
 /// One element's score, 0 to 100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EsgScore {
     pub element: EsgElement,
     pub score: u8,
 }
 
 /// How often a supplier is reviewed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum ReviewCadence {
     Quarterly,
     Annual,
 }
 
 /// The seed's grounds for a sanction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum SanctionReason {
     /// Serious violation of the contract (blacklisting).
     ContractViolation,
@@ -76,14 +79,14 @@ pub enum SanctionReason {
 }
 
 /// Blacklisted until a date, or removed for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum SanctionKind {
     Blacklisted { until: Timestamp },
     PermanentBan,
 }
 
 /// A sanction in force or lifted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SanctionRecord {
     pub kind: SanctionKind,
     pub reason: SanctionReason,
@@ -107,7 +110,7 @@ impl SanctionRecord {
 }
 
 /// An ESG review result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReviewRecord {
     pub passed: bool,
     pub cadence: ReviewCadence,
@@ -117,7 +120,7 @@ pub struct ReviewRecord {
 }
 
 /// An acknowledgement of a buyer's Supplier Code of Conduct.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CodeAcknowledgement {
     pub policy_sha256: Digest,
     pub version: String,
@@ -125,7 +128,7 @@ pub struct CodeAcknowledgement {
 }
 
 /// What one buying organisation knows about one supplier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SupplierFile {
     pub organisation: ParticipantId,
     pub supplier: ParticipantId,
@@ -167,7 +170,7 @@ impl SupplierFile {
 }
 
 /// How an investigation of a grievance or whistleblower report ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum GrievanceOutcome {
     UnderInvestigation,
     Substantiated,
@@ -176,21 +179,23 @@ pub enum GrievanceOutcome {
 
 /// What a receiving organisation does with a delivery from a supplier with
 /// no passed, unexpired ESG review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum UnreviewedSupplierPolicy {
     Refuse,
     Flag,
 }
 
 /// Identifies a red flag: the entry that raised it and its number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub struct FlagId {
     pub entry: u64,
     pub n: u16,
 }
 
 /// The red flags the ledger raises when it captures an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum FlagKind {
     /// Material from a site determined to be in a CAHRA.
     CahraOrigin,
@@ -213,7 +218,7 @@ pub enum FlagKind {
 }
 
 /// A decision on a red flag (OECD step 3 risk management).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum FlagDecisionKind {
     Continue,
     Mitigate { plan: String },
@@ -222,7 +227,7 @@ pub enum FlagDecisionKind {
 }
 
 /// A red flag in the register.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Flag {
     pub id: FlagId,
     pub kind: FlagKind,
@@ -237,7 +242,7 @@ pub struct Flag {
     pub decisions: Vec<FlagDecisionRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FlagDecisionRecord {
     pub decision: FlagDecisionKind,
     pub by: ParticipantId,
@@ -247,7 +252,7 @@ pub struct FlagDecisionRecord {
 }
 
 /// A lot document, attached after the fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AttachedDocument {
     pub document: DocumentRef,
     pub by: ParticipantId,

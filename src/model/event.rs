@@ -1,6 +1,7 @@
 //! Events: the claims participants sign.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::compliance::{
     EsgScore, FlagDecisionKind, FlagId, GrievanceOutcome, ReviewCadence, SanctionKind,
@@ -15,7 +16,7 @@ use crate::crypto::{Digest, PublicKey};
 
 /// A claim signed by one participant. Its canonical encoding (see
 /// `schemas/ENCODING.md`) is what the signature covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     /// Origin of the ledger this event is meant for, so an event signed for
     /// one ledger cannot be replayed into another.
@@ -36,7 +37,7 @@ impl Canonical for Event {
 
 /// What the event claims. Variant numbers are part of the encoding: new
 /// kinds of event are only ever added at the end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventBody {
     Genesis(Genesis),
@@ -104,7 +105,7 @@ impl EventBody {
 }
 
 /// The first entry: names the ledger, its log key and its operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Genesis {
     pub origin: String,
     pub log_key: PublicKey,
@@ -116,7 +117,7 @@ pub struct Genesis {
 }
 
 /// The operator registers a participant with its first keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Registration {
     pub participant: ParticipantId,
     pub legal_name: String,
@@ -127,14 +128,14 @@ pub struct Registration {
 }
 
 /// A further key for a participant, valid from the entry's record time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyAdded {
     pub participant: ParticipantId,
     pub key: PublicKey,
 }
 
 /// Replaces a key: `old` stops and `new` starts at the entry's record time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRotated {
     pub participant: ParticipantId,
     pub old: PublicKey,
@@ -142,7 +143,7 @@ pub struct KeyRotated {
 }
 
 /// Ends a key at the entry's record time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRevoked {
     pub participant: ParticipantId,
     pub key: PublicKey,
@@ -151,7 +152,7 @@ pub struct KeyRevoked {
 
 /// A compliance or operator role registers a mine, concentrator or
 /// recycling site, operated by a registered participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SiteRegistration {
     pub site: SiteId,
     pub operator: ParticipantId,
@@ -167,7 +168,7 @@ pub struct SiteRegistration {
 
 /// A compliance role records whether a site is in a conflict-affected or
 /// high-risk area from a date, and on what source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CahraFinding {
     pub site: SiteId,
     pub cahra: bool,
@@ -176,7 +177,7 @@ pub struct CahraFinding {
 }
 
 /// What a document is; the document itself stays off the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum DocumentKind {
     BillOfLading,
     ExportPermit,
@@ -186,14 +187,14 @@ pub enum DocumentKind {
 }
 
 /// A document referenced by the SHA-256 of its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DocumentRef {
     pub kind: DocumentKind,
     pub sha256: Digest,
 }
 
 /// A site's operator creates a lot of newly produced material there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LotCreation {
     pub lot: LotId,
     pub site: SiteId,
@@ -208,7 +209,7 @@ pub struct LotCreation {
 }
 
 /// An assay lab reports grades for a lot it examined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AssayReport {
     pub lot: LotId,
     pub stage: AssayStage,
@@ -219,7 +220,7 @@ pub struct AssayReport {
 }
 
 /// The custodian sends a lot to a named receiver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Dispatch {
     pub lot: LotId,
     pub to: ParticipantId,
@@ -230,7 +231,7 @@ pub struct Dispatch {
 }
 
 /// The named receiver takes (or refuses) a dispatched lot after weighing it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LotReceipt {
     pub lot: LotId,
     pub measured_wet: Grams,
@@ -242,20 +243,20 @@ pub struct LotReceipt {
 
 /// The custodian divides a lot into new lots by wet mass; the parts must
 /// add up to the whole exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Split {
     pub lot: LotId,
     pub parts: Vec<SplitPart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SplitPart {
     pub lot: LotId,
     pub wet: Grams,
 }
 
 /// The custodian of every input blends them, whole, into a new lot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Blend {
     pub inputs: Vec<LotId>,
     pub output: LotId,
@@ -263,21 +264,21 @@ pub struct Blend {
 
 /// Smelting or refining: inputs (wholly or partly consumed) become new
 /// lots whose metal may not exceed what the inputs contained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Transformation {
     pub process: String,
     pub inputs: Vec<TransformInput>,
     pub outputs: Vec<TransformOutput>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TransformInput {
     pub lot: LotId,
     /// Wet mass taken from the lot; all of it consumes the lot.
     pub consumed_wet: Grams,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TransformOutput {
     pub lot: LotId,
     pub kind: LotKind,
@@ -289,7 +290,7 @@ pub struct TransformOutput {
 
 /// The owner sells a lot; ownership passes to the buyer, custody does not
 /// move.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sale {
     pub lot: LotId,
     pub buyer: ParticipantId,
@@ -298,7 +299,7 @@ pub struct Sale {
 
 /// The operator, or the organisation itself, appoints a participant (for
 /// example a compliance officer) to act for an organisation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OfficerAppointment {
     pub officer: ParticipantId,
     pub organisation: ParticipantId,
@@ -306,7 +307,7 @@ pub struct OfficerAppointment {
 
 /// A buying organisation's compliance role records a supplier's onboarding
 /// assessment on the twelve ESG elements.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OnboardingAssessment {
     pub organisation: ParticipantId,
     pub supplier: ParticipantId,
@@ -317,7 +318,7 @@ pub struct OnboardingAssessment {
 }
 
 /// A periodic ESG review of a supplier, valid until a date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SupplierReview {
     pub organisation: ParticipantId,
     pub supplier: ParticipantId,
@@ -328,7 +329,7 @@ pub struct SupplierReview {
 }
 
 /// A supplier blacklisted (1 to 3 years) or permanently banned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SupplierSanction {
     pub organisation: ParticipantId,
     pub supplier: ParticipantId,
@@ -338,7 +339,7 @@ pub struct SupplierSanction {
 }
 
 /// A sanction lifted before it ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SupplierReinstatement {
     pub organisation: ParticipantId,
     pub supplier: ParticipantId,
@@ -347,7 +348,7 @@ pub struct SupplierReinstatement {
 
 /// The supplier's own signed acknowledgement of a buyer's Supplier Code of
 /// Conduct, naming the policy document by hash and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CodeOfConductAcknowledgement {
     pub organisation: ParticipantId,
     pub policy_sha256: Digest,
@@ -357,7 +358,7 @@ pub struct CodeOfConductAcknowledgement {
 /// A grievance or whistleblower report about a participant and the
 /// outcome of its investigation. The content stays off the ledger (only its
 /// hash is here) and the reporter is never named.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GrievanceReport {
     pub organisation: ParticipantId,
     pub subject: ParticipantId,
@@ -368,14 +369,14 @@ pub struct GrievanceReport {
 /// An organisation's rule for deliveries from unreviewed suppliers. Once
 /// set, its supplier checks (code acknowledgement, review) apply to every
 /// delivery it accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptPolicy {
     pub organisation: ParticipantId,
     pub unreviewed_supplier: UnreviewedSupplierPolicy,
 }
 
 /// A document attached to a lot after the fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DocumentAttachment {
     pub lot: LotId,
     pub document: DocumentRef,
@@ -383,7 +384,7 @@ pub struct DocumentAttachment {
 
 /// A correction: a new event that names an earlier entry and says what
 /// was wrong. Nothing is edited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Correction {
     pub entry: u64,
     pub lot: Option<LotId>,
@@ -391,7 +392,7 @@ pub struct Correction {
 }
 
 /// A compliance role decides on a red flag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FlagDecision {
     pub flag: FlagId,
     pub decision: FlagDecisionKind,
@@ -401,7 +402,7 @@ pub struct FlagDecision {
 /// A compliance role records whether a whole country (or the part a route
 /// crosses) is a conflict-affected or high-risk area from a date, so that
 /// transit through it is flagged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CountryCahraFinding {
     pub country: CountryCode,
     pub cahra: bool,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
 
 /// A malformed identifier or time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +25,7 @@ pub enum IdError {
 
 /// A participant's identifier on the ledger, chosen by the operator at
 /// registration (for example `mine.kansanshi`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ParticipantId(String);
 
@@ -77,7 +78,7 @@ impl std::str::FromStr for ParticipantId {
 }
 
 /// An ISO 3166-1 alpha-2 country code.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct CountryCode(String);
 
@@ -116,7 +117,8 @@ impl fmt::Display for CountryCode {
 
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z. A `u64` in
 /// the binary encoding and an RFC 3339 UTC string in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
+#[schema(value_type = String, format = DateTime)]
 pub struct Timestamp(u64);
 
 impl Timestamp {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::compliance::{AttachedDocument, FlagId};
 use super::ids::{CountryCode, IdError, ParticipantId, Timestamp};
@@ -22,7 +23,7 @@ fn valid_code(id: &str) -> bool {
 macro_rules! code_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -73,7 +74,7 @@ code_id!(
 );
 
 /// How a site's material is produced, for origin reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum SiteScale {
     LargeScale,
     Artisanal,
@@ -82,7 +83,7 @@ pub enum SiteScale {
 
 /// A dated finding on whether a site lies in a conflict-affected or
 /// high-risk area, with its source (for example a named CAHRA list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CahraDetermination {
     pub cahra: bool,
     /// When the determination takes effect.
@@ -94,7 +95,7 @@ pub struct CahraDetermination {
 }
 
 /// A registered site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Site {
     pub id: SiteId,
     /// The participant that operates the site and creates its lots.
@@ -134,14 +135,14 @@ pub fn cahra_at(determinations: &[CahraDetermination], at: Timestamp) -> bool {
 }
 
 /// CAHRA determinations for a country, for routes through it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CountryRisk {
     pub country: CountryCode,
     pub cahra: Vec<CahraDetermination>,
 }
 
 /// The kinds of lot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum LotKind {
     Concentrate,
     Blend,
@@ -154,7 +155,7 @@ pub enum LotKind {
 }
 
 /// A site's share of a lot's payable metal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OriginShare {
     pub site: SiteId,
     pub share: Ppb,
@@ -162,7 +163,7 @@ pub struct OriginShare {
 
 /// Origin composition: shares by site, sorted by site id, none zero,
 /// adding up to exactly one billion parts per billion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Origin(Vec<OriginShare>);
 
 impl Origin {
@@ -222,7 +223,7 @@ impl Origin {
 }
 
 /// Where a lot is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum LotStatus {
     /// With its custodian, available for dispatch, processing or sale.
     Held,
@@ -236,7 +237,7 @@ pub enum LotStatus {
 }
 
 /// A lot as the ledger knows it now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Lot {
     pub id: LotId,
     pub kind: LotKind,

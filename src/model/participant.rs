@@ -2,12 +2,15 @@
 //! derived from the entries.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ids::{CountryCode, ParticipantId, Timestamp};
 use crate::crypto::PublicKey;
 
 /// What kind of organisation a participant is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ParticipantKind {
     Operator,
@@ -22,7 +25,9 @@ pub enum ParticipantKind {
 
 /// What a participant may sign. A registration names the roles; the rules
 /// engine checks every event against them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Registers participants and manages their keys.
@@ -46,7 +51,7 @@ pub enum Role {
 }
 
 /// A registered participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Participant {
     pub id: ParticipantId,
     pub legal_name: String,
@@ -67,7 +72,7 @@ impl Participant {
 }
 
 /// A participant key and its validity window, in ledger record time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRecord {
     pub key: PublicKey,
     pub participant: ParticipantId,
@@ -88,7 +93,7 @@ impl KeyRecord {
 }
 
 /// The ledger's own identity, fixed by the genesis entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LedgerInfo {
     /// The checkpoint origin line and the name of the log key.
     pub origin: String,

@@ -12,13 +12,25 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One billion: the denominator of [`Ppb`].
 pub const BILLION: u64 = 1_000_000_000;
 
 /// A mass in grams.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
 )]
 pub struct Grams(pub u64);
 
@@ -45,7 +57,9 @@ impl fmt::Display for Grams {
 
 /// A fraction in parts per billion, from 0 to 10^9 inclusive: grades
 /// (25.5 % Cu is 255,000,000; 3.21 g/t Au is 3,210), moisture and shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct Ppb(u32);
 
@@ -148,7 +162,9 @@ pub fn apportion(total: u64, weights: &[u128]) -> Option<Vec<u64>> {
 
 /// Chemical elements that assays report: the payable metals and the
 /// penalty elements smelters price in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum Element {
     Cu,
     Zn,
@@ -165,14 +181,14 @@ pub enum Element {
 }
 
 /// One element's grade in a lot (dry basis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Assay {
     pub element: Element,
     pub grade: Ppb,
 }
 
 /// How far an assay result is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub enum AssayStage {
     Provisional,
     Final,

@@ -108,6 +108,17 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// A reader positioned at byte `offset` of a file of `file_len` bytes,
+    /// for frames that follow some other header (an audit bundle's), so
+    /// that the offsets it reports are the file's own.
+    pub fn starting_at(reader: R, offset: u64, file_len: u64) -> Self {
+        Self {
+            reader,
+            offset,
+            file_len,
+        }
+    }
+
     pub fn offset(&self) -> u64 {
         self.offset
     }

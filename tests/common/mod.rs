@@ -114,6 +114,17 @@ impl Fixture {
     }
 }
 
+/// Issues a bearer token for `participant` in the token file of the data
+/// folder `data` (as `oretrail token issue` does); returns the token. A
+/// server watching that folder accepts it from its next look at the file
+/// (its first request, or within a second).
+pub fn issue_token(data: &Path, participant: &str) -> String {
+    let (token, _) = oretrail::access::tokens::TokenFile::of(data)
+        .update(|t| t.issue(pid(participant), "test", Timestamp::now(), None))
+        .unwrap();
+    token.as_str().to_string()
+}
+
 pub fn genesis() -> GenesisParams {
     GenesisParams {
         origin: ORIGIN.into(),
