@@ -897,7 +897,7 @@ async fn unknown_paths_and_methods_answer_json_errors() {
         )
         .await;
     answer.error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
-    api.get("/v1/events")
+    api.get("/v1/events/batch")
         .await
         .error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
 }

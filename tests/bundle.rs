@@ -533,11 +533,8 @@ fn the_encoding_spec_shows_the_bytes_of_a_bundle_header() {
     );
     let bytes = bundle::header_bytes(&header).unwrap();
     let want = hex::encode(&bytes);
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schemas/ENCODING.md"
-    ))
-    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/ENCODING.md"))
+        .unwrap();
     let section = &doc[doc.find("## 11. Audit bundles").expect("section 11")..];
     let hex_only: String = section
         .split("```hex")
@@ -547,7 +544,8 @@ fn the_encoding_spec_shows_the_bytes_of_a_bundle_header() {
         .split_whitespace()
         .collect();
     assert_eq!(
-        hex_only, want,
+        hex_only,
+        want,
         "schemas/ENCODING.md section 11.4 is out of date; the bytes are:\n{}",
         want.as_bytes()
             .chunks(64)

@@ -55,10 +55,10 @@ pub(super) async fn read_catalog<T: Send + 'static>(
     .await?
 }
 
-/// A JSON answer serialized where it was built (on the blocking thread
-/// that read it), straight into one buffer: large answers such as a
-/// provenance graph cost a fraction of what serializing through the
-/// response writer does.
+/// A JSON answer serialized where it was built, on the blocking thread
+/// that read it: a large answer such as a provenance graph (hundreds of
+/// kilobytes, about a millisecond to write) then keeps no async worker
+/// thread busy.
 pub(super) struct JsonBytes(Vec<u8>);
 
 impl JsonBytes {

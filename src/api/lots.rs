@@ -3,7 +3,9 @@
 //! mines, with shares and exposure) and its downstream (every lot made
 //! from it, and who has each now). Graph walks read the catalog's
 //! in-memory links; only the lot's own state (its origin shares and
-//! flags) and the history's entries are read from disk.
+//! flags) and the history's entries are read from disk. The graph answers
+//! can run to hundreds of kilobytes (a cathode with a thousand lots behind
+//! it), so they are serialized on the blocking thread that built them.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -275,15 +277,15 @@ pub(super) struct DownstreamBody {
 pub(super) async fn downstream(
     State(app): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<DownstreamBody>, ApiError> {
+) -> Result<JsonBytes, ApiError> {
     let id = lot_path(id)?;
     read_catalog(&app, move |_, tables| {
         let graph = tables.downstream(&id).ok_or_else(|| no_lot(&id))?;
-        Ok(Json(DownstreamBody {
+        JsonBytes::of(&DownstreamBody {
             lot: id,
             lots: graph.nodes,
             edges: graph.edges,
-        }))
+        })
     })
     .await
 }

@@ -75,11 +75,8 @@ impl BundleHeader {
 
 /// The first bytes of a bundle with `header`: the 16-byte magic and the
 /// header frame (`schemas/ENCODING.md`, section 11.1).
-pub fn header_bytes(header: &BundleHeader) -> Result<Vec<u8>, AuditError> {
-    let payload = codec::encode(header).map_err(|e| AuditError::Damaged {
-        index: 0,
-        reason: format!("cannot encode the bundle header: {e}"),
-    })?;
+pub fn header_bytes(header: &BundleHeader) -> Result<Vec<u8>, codec::CodecError> {
+    let payload = codec::encode(header)?;
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let mut out = BUNDLE_MAGIC.to_vec();
     out.extend_from_slice(&FRAME_MAGIC);
@@ -115,9 +112,12 @@ pub fn export(
         root: snapshot.latest().root,
         exported_at,
     };
-    let head = header_bytes(&header)?;
-    let written = |e| AuditError::io("the bundle", e);
-    out.write_all(&head).map_err(written)?;
+    // Only an absurd origin (megabytes long) could fail to encode.
+    let head = header_bytes(&header).map_err(|e| AuditError::Damaged {
+        index: 0,
+        reason: format!("the genesis entry's origin does not fit a bundle header: {e}"),
+    })?;
+    out.write_all(&head).map_err(AuditError::Write)?;
     // Positional reads of a range that no writer touches again (see
     // `snapshot`), so a server appending meanwhile changes nothing here.
     let range = snapshot.frames();
@@ -131,10 +131,10 @@ pub fn export(
             .file()
             .read_exact_at(&mut buf[..n], at)
             .map_err(|e| AuditError::io(snapshot.path(), e))?;
-        out.write_all(&buf[..n]).map_err(written)?;
+        out.write_all(&buf[..n]).map_err(AuditError::Write)?;
         at += n as u64;
     }
-    out.flush().map_err(written)?;
+    out.flush().map_err(AuditError::Write)?;
     Ok((header, head.len() as u64 + (range.end - range.start)))
 }
 

@@ -43,6 +43,9 @@ pub enum AuditError {
     /// The log does not verify, so nothing is exported from it.
     #[error("the log does not verify: {0}")]
     Verify(#[from] VerifyFailure),
+    /// Writing the export failed.
+    #[error("writing the export: {0}")]
+    Write(std::io::Error),
     /// A filter names something the ledger does not hold.
     #[error("{0}")]
     Filter(String),
