@@ -240,7 +240,7 @@ impl LotGraph {
             }
             _ => {}
         }
-        self.lots.extend(lots_of(&event.body).into_iter().cloned());
+        self.lots.extend(event.body.lots().into_iter().cloned());
     }
 
     /// `lot` and the lots it reaches in the given direction.
@@ -272,30 +272,6 @@ impl LotGraph {
             found.extend(seen);
         }
         Ok(found)
-    }
-}
-
-/// The lots an event concerns, inputs before outputs.
-pub fn lots_of(body: &EventBody) -> Vec<&LotId> {
-    match body {
-        EventBody::CreateLot(c) => vec![&c.lot],
-        EventBody::RecordAssay(r) => vec![&r.lot],
-        EventBody::Dispatch(d) => vec![&d.lot],
-        EventBody::Receive(r) => vec![&r.lot],
-        EventBody::Split(s) => std::iter::once(&s.lot)
-            .chain(s.parts.iter().map(|p| &p.lot))
-            .collect(),
-        EventBody::Blend(b) => b.inputs.iter().chain(std::iter::once(&b.output)).collect(),
-        EventBody::Transform(t) => t
-            .inputs
-            .iter()
-            .map(|i| &i.lot)
-            .chain(t.outputs.iter().map(|o| &o.lot))
-            .collect(),
-        EventBody::Sell(s) => vec![&s.lot],
-        EventBody::AttachDocument(a) => vec![&a.lot],
-        EventBody::Correct(c) => c.lot.iter().collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -857,7 +833,7 @@ impl Collector {
         let lot_matches = self
             .lots
             .as_ref()
-            .is_none_or(|lots| lots_of(body).into_iter().any(|l| lots.contains(l)));
+            .is_none_or(|lots| body.lots().into_iter().any(|l| lots.contains(l)));
         if !(type_matches && in_period && lot_matches) {
             return None;
         }
@@ -999,7 +975,7 @@ impl Collector {
                         .map(|p| Quantity::of(&p.lot, p.wet))
                         .collect(),
                 );
-                e.lots = facts(&lots_of(&a.event.body));
+                e.lots = facts(&a.event.body.lots());
             }
             EventBody::Blend(b) => {
                 e.disposition = Some(Disposition::Active);
@@ -1011,7 +987,7 @@ impl Collector {
                 );
                 e.output_quantity_list =
                     Some(vec![quantity(&b.output, after(&b.output).map(|l| l.wet))]);
-                e.lots = facts(&lots_of(&a.event.body));
+                e.lots = facts(&a.event.body.lots());
             }
             EventBody::Transform(t) => {
                 e.disposition = Some(Disposition::Active);
@@ -1028,7 +1004,7 @@ impl Collector {
                         .collect(),
                 );
                 details.process = Some(t.process.clone());
-                e.lots = facts(&lots_of(&a.event.body));
+                e.lots = facts(&a.event.body.lots());
             }
             EventBody::Sell(s) => {
                 e.action = Some(Action::Add);
@@ -1085,7 +1061,7 @@ impl Collector {
         if let EventBody::CreateLot(c) = &a.event.body {
             sites.push(c.site.clone());
         }
-        for lot in lots_of(&a.event.body) {
+        for lot in a.event.body.lots() {
             if let Some(l) = lot_after(a, lot) {
                 sites.extend(l.origin.shares().iter().map(|s| s.site.clone()));
             }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::AuditError;
 use crate::codec;
 use crate::ledger::{CheckpointRecord, Container, Observer, VerifyFailure, VerifyReport};
-use crate::model::{Entry, Event, EventBody, LedgerInfo};
+use crate::model::{Entry, Event, LedgerInfo};
 use crate::store::FrameKind;
 use crate::store::log::{FrameReader, LOG_HEADER, check_header, next_intact_frame};
 
@@ -87,7 +87,10 @@ impl LogSnapshot {
             match frame.kind {
                 FrameKind::Entry => {
                     if entries == 0 {
-                        info = Some(genesis_info(&frame.payload)?);
+                        info = Some(
+                            LedgerInfo::from_genesis_entry(&frame.payload)
+                                .map_err(|reason| AuditError::Damaged { index: 0, reason })?,
+                        );
                     }
                     entries += 1;
                 }
@@ -195,25 +198,5 @@ impl LogSnapshot {
             f(index, &event);
             index += 1;
         }
-    }
-}
-
-/// The ledger's identity from the genesis entry's bytes.
-fn genesis_info(payload: &[u8]) -> Result<LedgerInfo, AuditError> {
-    let bad = |reason: String| AuditError::Damaged { index: 0, reason };
-    let entry: Entry = codec::decode(payload).map_err(|e| bad(format!("genesis entry: {e}")))?;
-    let event: Event =
-        codec::decode(&entry.signed.event).map_err(|e| bad(format!("genesis event: {e}")))?;
-    match event.body {
-        EventBody::Genesis(g) => Ok(LedgerInfo {
-            origin: g.origin,
-            log_key: g.log_key,
-            operator: g.operator,
-            created_at: entry.record_time,
-        }),
-        other => Err(bad(format!(
-            "entry 0 is a {} event, not genesis",
-            other.type_name()
-        ))),
     }
 }

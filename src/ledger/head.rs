@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{CheckpointRecord, LedgerError};
 use crate::codec;
 use crate::merkle::checkpoint::Checkpoint;
-use crate::model::{Entry, Event, EventBody, LedgerInfo};
+use crate::model::LedgerInfo;
 use crate::store::FrameKind;
 use crate::store::log::{FrameReader, LOG_HEADER, check_header};
 
@@ -42,7 +42,10 @@ pub fn read_head(path: &Path) -> Result<LogHead, LedgerError> {
         match frame.kind {
             FrameKind::Entry => {
                 if entries == 0 {
-                    genesis = Some(genesis_info(&frame.payload)?);
+                    genesis = Some(
+                        LedgerInfo::from_genesis_entry(&frame.payload)
+                            .map_err(|reason| LedgerError::Integrity { index: 0, reason })?,
+                    );
                 }
                 entries += 1;
             }
@@ -78,23 +81,4 @@ pub fn read_head(path: &Path) -> Result<LogHead, LedgerError> {
         note,
         verifier_key,
     })
-}
-
-fn genesis_info(payload: &[u8]) -> Result<LedgerInfo, LedgerError> {
-    let bad = |reason: String| LedgerError::Integrity { index: 0, reason };
-    let entry: Entry = codec::decode(payload).map_err(|e| bad(format!("genesis entry: {e}")))?;
-    let event: Event =
-        codec::decode(&entry.signed.event).map_err(|e| bad(format!("genesis event: {e}")))?;
-    match event.body {
-        EventBody::Genesis(g) => Ok(LedgerInfo {
-            origin: g.origin,
-            log_key: g.log_key,
-            operator: g.operator,
-            created_at: entry.record_time,
-        }),
-        other => Err(bad(format!(
-            "entry 0 is a {} event, not genesis",
-            other.type_name()
-        ))),
-    }
 }

@@ -70,6 +70,31 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The lots the event names, inputs before outputs (a split's source
+    /// before its parts, a blend's inputs before its output).
+    pub fn lots(&self) -> Vec<&LotId> {
+        match self {
+            EventBody::CreateLot(c) => vec![&c.lot],
+            EventBody::RecordAssay(r) => vec![&r.lot],
+            EventBody::Dispatch(d) => vec![&d.lot],
+            EventBody::Receive(r) => vec![&r.lot],
+            EventBody::Split(s) => std::iter::once(&s.lot)
+                .chain(s.parts.iter().map(|p| &p.lot))
+                .collect(),
+            EventBody::Blend(b) => b.inputs.iter().chain(std::iter::once(&b.output)).collect(),
+            EventBody::Transform(t) => t
+                .inputs
+                .iter()
+                .map(|i| &i.lot)
+                .chain(t.outputs.iter().map(|o| &o.lot))
+                .collect(),
+            EventBody::Sell(s) => vec![&s.lot],
+            EventBody::AttachDocument(a) => vec![&a.lot],
+            EventBody::Correct(c) => c.lot.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Stable name of the event type, as used in JSON and error messages.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::entry::Entry;
+use super::event::{Event, EventBody};
 use super::ids::{CountryCode, ParticipantId, Timestamp};
+use crate::codec;
 use crate::crypto::PublicKey;
 
 /// What kind of organisation a participant is.
@@ -102,4 +105,27 @@ pub struct LedgerInfo {
     /// The operator participant.
     pub operator: ParticipantId,
     pub created_at: Timestamp,
+}
+
+impl LedgerInfo {
+    /// The ledger's identity from the canonical bytes of entry 0, which
+    /// must hold the genesis event. The error says what is wrong with the
+    /// bytes; callers name entry 0 in their own error type.
+    pub fn from_genesis_entry(bytes: &[u8]) -> Result<LedgerInfo, String> {
+        let entry: Entry = codec::decode(bytes).map_err(|e| format!("genesis entry: {e}"))?;
+        let event: Event =
+            codec::decode(&entry.signed.event).map_err(|e| format!("genesis event: {e}"))?;
+        match event.body {
+            EventBody::Genesis(g) => Ok(LedgerInfo {
+                origin: g.origin,
+                log_key: g.log_key,
+                operator: g.operator,
+                created_at: entry.record_time,
+            }),
+            other => Err(format!(
+                "entry 0 is a {} event, not genesis",
+                other.type_name()
+            )),
+        }
+    }
 }
