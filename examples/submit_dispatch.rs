@@ -7,9 +7,11 @@
 //! ```
 //!
 //! `--data` is only read for the demo participants' keys
-//! (`DATA/keys/demo/<id>.key`). The lot is the highest-numbered demo
-//! cathode (`PSO-CA-2026-NNNN`) the smelter still holds, found with
-//! `GET /v1/lots/{id}`; each run ships the next one down.
+//! (`DATA/keys/demo/<id>.key`) and the smelter's read token
+//! (`DATA/keys/demo/smelter.pohjanmeri.token`). The lot is the
+//! highest-numbered demo cathode (`PSO-CA-2026-NNNN`) the smelter still
+//! holds, found with `GET /v1/lots/{id}` read as the smelter; each run
+//! ships the next one down.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,7 +61,11 @@ fn run() -> anyhow::Result<()> {
     let mut smelter = signer(SMELTER)?;
     let mut buyer = signer(BUYER)?;
 
-    let (lot, wet) = held_cathode(&url)?;
+    let token_file = keys.join(format!("{SMELTER}.token"));
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading the smelter's read token {}", token_file.display()))?;
+    let reader = client::Client::new(&url)?.with_token(token.trim());
+    let (lot, wet) = held_cathode(&reader)?;
     println!("dispatching {lot} ({wet} g) from {SMELTER} to {BUYER}");
 
     let permit = DocumentRef {
@@ -92,11 +98,13 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The highest-numbered demo cathode lot the smelter holds, and its wet
-/// mass in grams.
-fn held_cathode(url: &str) -> anyhow::Result<(LotId, u64)> {
+/// mass in grams, asked as the smelter (`reader` carries its token): a lot
+/// it never held is answered 404, one it held before only as a summary
+/// without custodian.
+fn held_cathode(reader: &client::Client) -> anyhow::Result<(LotId, u64)> {
     for n in (1..=999).rev() {
         let id = format!("PSO-CA-2026-{n:04}");
-        let answer = client::request(url, "GET", &format!("/v1/lots/{id}"), None)?;
+        let answer = reader.request("GET", &format!("/v1/lots/{id}"), None)?;
         if answer.status == 404 {
             continue;
         }

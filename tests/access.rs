@@ -566,6 +566,13 @@ fn bad_credentials_are_401_everywhere_they_are_read_without_saying_why() {
             "/v1/lots/C1".to_string(),
             "/v1/participants/mine".to_string(),
             w.flag_uri(),
+            "/v1/lots".to_string(),
+            "/v1/lots/C1/history".to_string(),
+            "/v1/lots/C1/provenance".to_string(),
+            "/v1/lots/C1/downstream".to_string(),
+            "/v1/participants".to_string(),
+            "/v1/flags".to_string(),
+            "/v1/events".to_string(),
         ];
         let optional = ["/v1/entries/1", "/v1/entries?start=0&end=5"];
         let mut messages = BTreeSet::new();
@@ -698,12 +705,19 @@ fn entries_show_their_bytes_only_to_those_who_may_see_their_event() {
                 e.decide_flag,
             ],
         );
-        // The mine held K1 (so sees K1's history, the smelting included),
-        // but never C1.
+        // The mine held K1, so sees K1's history up to the smelter's
+        // receipt of its dispatch, but not what the smelter did with K1
+        // after (the smelting), nor anything of C1.
         check(
             Mine,
-            &[e.create_k1, e.sell_k1, e.receive_k1, e.transform_c1],
-            &[e.sell_c1, e.receive_c1, e.sell_c2, e.register_buyer_a],
+            &[e.create_k1, e.sell_k1, e.receive_k1],
+            &[
+                e.transform_c1,
+                e.sell_c1,
+                e.receive_c1,
+                e.sell_c2,
+                e.register_buyer_a,
+            ],
         );
         // The smelter and its officer read for the same organisation.
         assert_eq!(sees(Smelter), sees(Officer));
@@ -723,18 +737,48 @@ fn entries_show_their_bytes_only_to_those_who_may_see_their_event() {
     });
 }
 
+/// How much of a lot a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sight {
+    Full,
+    /// A former holder: the summary and its part of the history.
+    Held,
+    Hidden,
+}
+
+/// What the fixture's readers see of its lots: in full the lots they hold
+/// now (the smelter keeps custody of the consumed K1 and K2, and of C2,
+/// sold to buyer B but not shipped), the summary of lots they held before.
+fn sight(who: Who, id: &str) -> Sight {
+    match (who, id) {
+        (Auditor | Operator, _)
+        | (Smelter | Officer, "K1" | "K2" | "C2")
+        | (BuyerA, "C1")
+        | (BuyerB, "C2") => Sight::Full,
+        (Smelter | Officer, "C1") | (Mine, "K1" | "K2") => Sight::Held,
+        _ => Sight::Hidden,
+    }
+}
+
+fn keys_of(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The keys of a lot's summary (`access::LotSummary`).
+fn summary_keys() -> BTreeSet<String> {
+    ["flags", "id", "kind", "metal", "origin"]
+        .map(String::from)
+        .into()
+}
+
 #[test]
-fn lots_are_shown_in_full_to_those_who_held_them_and_as_missing_to_everyone_else() {
+fn lots_are_shown_in_full_to_their_holders_in_summary_to_former_holders_and_as_missing_to_others() {
     with_world(async |w| {
-        let visible = |who: Who, id: &str| -> bool {
-            matches!(
-                (who, id),
-                (Auditor | Operator | Smelter | Officer, _)
-                    | (Mine, "K1" | "K2")
-                    | (BuyerA, "C1")
-                    | (BuyerB, "C2")
-            )
-        };
         let missing = w.get(Auditor, "/v1/lots/NOPE-1").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         for id in ["K1", "K2", "C1", "C2"] {
@@ -742,18 +786,304 @@ fn lots_are_shown_in_full_to_those_who_held_them_and_as_missing_to_everyone_else
             for who in READERS {
                 let answer = w.get(who, &uri).await;
                 let body = answer.json();
-                if visible(who, id) {
-                    assert_eq!(answer.status, StatusCode::OK, "{id} as {who:?}: {body}");
-                    assert_eq!(body["id"], id);
-                    assert!(body["custodian"].is_string() && body["history"].is_array());
-                } else {
-                    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{id} as {who:?}");
-                    // Word for word what a lot that does not exist gets.
+                match sight(who, id) {
+                    Sight::Full => {
+                        assert_eq!(answer.status, StatusCode::OK, "{id} as {who:?}: {body}");
+                        assert_eq!(body["id"], id);
+                        assert!(body["custodian"].is_string() && body["history"].is_array());
+                    }
+                    Sight::Held => {
+                        assert_eq!(answer.status, StatusCode::OK, "{id} as {who:?}: {body}");
+                        assert_eq!(
+                            keys_of(&body),
+                            ["history", "lot"].map(String::from).into(),
+                            "{body}"
+                        );
+                        assert_eq!(keys_of(&body["lot"]), summary_keys(), "{body}");
+                        assert_eq!(body["lot"]["id"], id);
+                        let text = body.to_string();
+                        for hidden in ["custodian", "owner", "seller", "wet", "assays"] {
+                            assert!(!text.contains(hidden), "{id} as {who:?}: {text}");
+                        }
+                    }
+                    Sight::Hidden => {
+                        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{id} as {who:?}");
+                        // Word for word what a lot that does not exist gets.
+                        let as_missing = String::from_utf8(missing.body.clone())
+                            .unwrap()
+                            .replace("NOPE-1", id);
+                        assert_eq!(String::from_utf8(answer.body).unwrap(), as_missing);
+                    }
+                }
+            }
+        }
+        // A former holder's history ends with the receipt of its dispatch:
+        // the mine sees K1 up to the smelter's receipt, not the smelting.
+        let e = &w.entries;
+        let history: Vec<u64> = w.get(Mine, "/v1/lots/K1").await.json()["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
+        assert_eq!(history.first(), Some(&e.create_k1));
+        assert_eq!(history.last(), Some(&e.receive_k1));
+        assert!(history.contains(&e.sell_k1));
+        assert!(!history.contains(&e.transform_c1));
+        // The smelter's history of C1 goes up to buyer A's receipt.
+        let history = w.get(Smelter, "/v1/lots/C1").await.json()["history"].clone();
+        assert_eq!(
+            history,
+            json!([e.transform_c1, e.sell_c1, e.dispatch_c1, e.receive_c1])
+        );
+    });
+}
+
+/// Every item of a listing, paged `limit` at a time from `uri` (which has
+/// its own query, if any) as `who`: checks every page answers 200, holds
+/// at most `limit` items and moves on.
+async fn every_item(w: &World, who: Who, uri: &str, field: &str, limit: usize) -> Vec<Value> {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let page_uri = match &cursor {
+            Some(c) => format!("{uri}{separator}limit={limit}&cursor={c}"),
+            None => format!("{uri}{separator}limit={limit}"),
+        };
+        let answer = w.get(who, &page_uri).await;
+        assert_eq!(answer.status, StatusCode::OK, "{page_uri} as {who:?}");
+        let body = answer.json();
+        let page = body[field].as_array().unwrap();
+        assert!(page.len() <= limit, "{page_uri}: {body}");
+        items.extend(page.iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(next) => {
+                assert_ne!(
+                    Some(next),
+                    cursor.as_deref(),
+                    "{page_uri}: the cursor moves on"
+                );
+                cursor = Some(next.to_string());
+            }
+            None => return items,
+        }
+    }
+    panic!("{uri} as {who:?} did not end");
+}
+
+#[test]
+fn every_listing_and_graph_needs_a_token_and_shows_only_what_the_reader_may_see() {
+    with_world(async |w| {
+        let w: &World = w;
+        let e = &w.entries;
+        let uris = [
+            "/v1/lots",
+            "/v1/lots/C1/history",
+            "/v1/lots/C1/provenance",
+            "/v1/lots/K1/downstream",
+            "/v1/participants",
+            "/v1/flags",
+            "/v1/events",
+        ];
+        for uri in uris {
+            for who in [Anonymous].into_iter().chain(BAD_CREDENTIALS) {
+                assert_unauthenticated(&w.get(who, uri).await, &format!("{uri} as {who:?}"));
+            }
+        }
+
+        // The lot listing: lots held now in full, lots held before as
+        // summaries, nothing else; the same with any page size.
+        for who in READERS {
+            for limit in [1, 100] {
+                let lots = every_item(w, who, "/v1/lots", "lots", limit).await;
+                let mut listed = Vec::new();
+                for lot in &lots {
+                    let id = lot["id"].as_str().unwrap().to_string();
+                    let shown = if lot.get("custodian").is_some() {
+                        Sight::Full
+                    } else {
+                        assert_eq!(keys_of(lot), summary_keys(), "{lot}");
+                        Sight::Held
+                    };
+                    assert_eq!(shown, sight(who, &id), "{id} as {who:?}");
+                    listed.push(id);
+                }
+                let expected: Vec<&str> = ["K1", "K2", "C1", "C2"]
+                    .into_iter()
+                    .filter(|id| sight(who, id) != Sight::Hidden)
+                    .collect();
+                assert_eq!(listed, expected, "{who:?}, {limit} a page");
+            }
+        }
+        // Filters on the lot's state now match only lots seen in full: the
+        // smelter cannot learn who holds C1 now by asking.
+        let held_by_a = |who| async move {
+            w.get(who, "/v1/lots?holder=buyer-a").await.json()["lots"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(held_by_a(Smelter).await, 0);
+        assert_eq!(held_by_a(BuyerA).await, 1);
+        assert_eq!(held_by_a(Auditor).await, 1);
+
+        // The event listing shows exactly the events whose entries show
+        // their bytes, whatever the page size.
+        let size = w.ledger.size();
+        for who in READERS {
+            let entries = w.get(who, &format!("/v1/entries?start=0&end={size}")).await;
+            let visible = shown(&entries.json());
+            for limit in [3, 1000] {
+                let events: BTreeSet<u64> = every_item(w, who, "/v1/events", "events", limit)
+                    .await
+                    .iter()
+                    .map(|e| e["index"].as_u64().unwrap())
+                    .collect();
+                assert_eq!(events, visible, "{who:?}, {limit} a page");
+            }
+        }
+        let events_of = |who| async move {
+            every_item(w, who, "/v1/events", "events", 1000)
+                .await
+                .iter()
+                .map(|e| e["index"].as_u64().unwrap())
+                .collect::<BTreeSet<u64>>()
+        };
+        // Another buyer's lot never shows; nor does the cathode's sale to
+        // the mine.
+        let buyer_a = events_of(BuyerA).await;
+        assert!(!buyer_a.contains(&e.sell_c2) && !buyer_a.contains(&e.transform_c2));
+        let mine = events_of(Mine).await;
+        for hidden in [e.sell_c1, e.dispatch_c1, e.receive_c1, e.transform_c1] {
+            assert!(!mine.contains(&hidden), "the mine sees entry {hidden}");
+        }
+        // Filtered listings stay inside the policy.
+        let c2 = w
+            .get(BuyerA, "/v1/events?MATCH_epc=urn:oretrail:lot:C2")
+            .await;
+        assert_eq!(c2.json()["events"], json!([]));
+
+        // Histories: a lot that may not be seen is answered as missing.
+        let missing = w.get(Auditor, "/v1/lots/NOPE-1/history").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        for who in READERS {
+            for id in ["K1", "C1", "C2"] {
+                let uri = format!("/v1/lots/{id}/history");
+                if sight(who, id) == Sight::Hidden {
+                    let answer = w.get(who, &uri).await;
+                    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri} as {who:?}");
                     let as_missing = String::from_utf8(missing.body.clone())
                         .unwrap()
                         .replace("NOPE-1", id);
                     assert_eq!(String::from_utf8(answer.body).unwrap(), as_missing);
+                    continue;
                 }
+                let listed: Vec<Value> = every_item(w, who, &uri, "entries", 2)
+                    .await
+                    .iter()
+                    .map(|e| e["index"].clone())
+                    .collect();
+                let lot = w.get(who, &format!("/v1/lots/{id}")).await.json();
+                assert_eq!(json!(listed), lot["history"], "{uri} as {who:?}");
+            }
+        }
+        let mine_k1 = w.get(Mine, "/v1/lots/K1/history").await.json();
+        assert!(!mine_k1.to_string().contains("\"transform\""), "{mine_k1}");
+
+        // Provenance: the buyer sees its cathode in full, the concentrate
+        // behind it only as a summary, and never who held it.
+        let provenance = w.get(BuyerA, "/v1/lots/C1/provenance").await;
+        assert_eq!(provenance.status, StatusCode::OK);
+        let p = provenance.json();
+        assert_eq!(p["nodes"][0]["id"], "C1");
+        assert_eq!(p["nodes"][0]["custodian"], "buyer-a");
+        assert_eq!(p["nodes"][1]["id"], "K1");
+        assert_eq!(keys_of(&p["nodes"][1]), summary_keys(), "{p}");
+        assert!(
+            p["edges"][0]["grams"].is_u64(),
+            "its own lot's make-up: {p}"
+        );
+        assert_eq!(p["mines"][0]["site"], "ART");
+        assert_eq!(p["aggregates"]["artisanal_share"], 1_000_000_000u64);
+        assert_eq!(p["aggregates"]["flags"][0]["kind"], "ArtisanalOrigin");
+        for node in p["nodes"].as_array().unwrap().iter().skip(1) {
+            assert!(node.get("custodian").is_none() && node.get("owner").is_none());
+        }
+        // The smelter held C1 before: C1 is a summary, K1 (still in its
+        // custody) in full; links into C1 carry no grams.
+        let p = w.get(Smelter, "/v1/lots/C1/provenance").await.json();
+        assert_eq!(keys_of(&p["nodes"][0]), summary_keys(), "{p}");
+        assert_eq!(p["nodes"][1]["custodian"], "smelter");
+        assert!(p["edges"][0].get("grams").is_none(), "{p}");
+        let p = w.get(Auditor, "/v1/lots/C1/provenance").await.json();
+        assert_eq!(p["nodes"][1]["custodian"], "smelter");
+        assert!(p["edges"][0]["grams"].is_u64());
+        for who in [BuyerB, Mine] {
+            let answer = w.get(who, "/v1/lots/C1/provenance").await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{who:?}");
+        }
+
+        // Downstream: lots never held are left out; lots held before are
+        // summaries.
+        let d = w.get(Mine, "/v1/lots/K1/downstream").await.json();
+        assert_eq!(d["lots"].as_array().unwrap().len(), 1, "{d}");
+        assert_eq!(keys_of(&d["lots"][0]), summary_keys());
+        assert_eq!(d["edges"], json!([]));
+        let d = w.get(Smelter, "/v1/lots/K1/downstream").await.json();
+        assert_eq!(d["lots"][0]["custodian"], "smelter");
+        assert_eq!(keys_of(&d["lots"][1]), summary_keys(), "{d}");
+        assert_eq!(d["edges"][0]["child"], "C1");
+        assert!(d["edges"][0].get("grams").is_none());
+        let d = w.get(Auditor, "/v1/lots/K1/downstream").await.json();
+        assert_eq!(d["lots"][1]["custodian"], "buyer-a");
+        for who in [BuyerA, BuyerB] {
+            let answer = w.get(who, "/v1/lots/K1/downstream").await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{who:?}");
+        }
+
+        // Participants: every registration is listed, in full only for the
+        // reader's own organisation.
+        let identity_keys: BTreeSet<String> = ["country", "id", "kinds", "legal_name"]
+            .map(String::from)
+            .into();
+        for who in READERS {
+            let listed = every_item(w, who, "/v1/participants", "participants", 2).await;
+            assert_eq!(listed.len(), 7, "{who:?}");
+            for p in &listed {
+                let id = p["id"].as_str().unwrap();
+                let own = match who {
+                    Auditor | Operator => true,
+                    Smelter | Officer => ["smelter", "officer"].contains(&id),
+                    BuyerA => id == "buyer-a",
+                    BuyerB => id == "buyer-b",
+                    Mine => id == "mine",
+                    _ => false,
+                };
+                if own {
+                    assert!(p["roles"].is_array() && p["keys"].is_array(), "{p}");
+                } else {
+                    assert_eq!(keys_of(p), identity_keys, "{id} as {who:?}: {p}");
+                }
+            }
+        }
+
+        // Red flags: in the register that holds them and on the lots that
+        // carry them. Two are raised: the smelter's on K1 (artisanal
+        // origin, at its receipt) and buyer A's on C1 (the same origin, at
+        // its receipt of C1, which the smelter shipped).
+        for (who, sees) in [
+            (Smelter, 2),
+            (Officer, 2),
+            (Mine, 1),
+            (BuyerA, 2),
+            (BuyerB, 0),
+            (Auditor, 2),
+        ] {
+            let flags = every_item(w, who, "/v1/flags", "flags", 1).await;
+            assert_eq!(flags.len(), sees, "{who:?}: {flags:?}");
+            if who == Mine {
+                assert_eq!(flags[0]["lot"], "K1");
             }
         }
     });

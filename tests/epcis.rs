@@ -275,7 +275,7 @@ fn assert_holds_exactly(document: &Value, want: &BTreeSet<u64>, what: &str) {
 fn event_id_of(recorded: &Recorded) -> String {
     let digest = sha256(&recorded.event_bytes);
     format!(
-        "ni:///sha-256;{}?ver=CBV2.0",
+        "ni:///sha-256;{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_bytes())
     )
 }

@@ -16,19 +16,27 @@
 //! - **Everyone else** reads for its organisation ([`Viewer::organisation`]:
 //!   itself, or the organisation it is appointed to act for). An
 //!   organisation sees
-//!   - in full, every lot it holds or held: custodian, owner or seller now,
-//!     or, in the lot's history, its creator, a processor that split,
-//!     blended or transformed it, a dispatcher or the named receiver of a
-//!     dispatch, a receiver, a seller or a buyer ([`lot_holders`]);
-//!   - every event it signed or is a party to ([`event_parties`]), and
-//!     every event in the history of a lot it sees in full;
-//!   - the red flags in its own register, and those on any lot it sees in
-//!     full, inherited ones included (a cathode carries the flags of the
+//!   - in full ([`LotSight::Full`]), every lot it holds now: its custodian
+//!     or owner;
+//!   - of every lot it held before ([`LotSight::Held`]: in the lot's
+//!     history its creator, a processor that split, blended or
+//!     transformed it, a dispatcher or the named receiver of a dispatch, a
+//!     receiver, a seller or a buyer, [`holding_parties`]), the summary
+//!     ([`LotSummary`]) and the history up to and including the event that
+//!     ended its holding: its last holding event, or, when that was its
+//!     dispatch, the receipt of that dispatch ([`held_until`]). What
+//!     happened to the lot after that (later custody, sales between
+//!     others, its holder now) is other parties' commercial detail;
+//!   - every event it signed or is a party to ([`event_parties`]), every
+//!     event in the history of a lot it holds now, and the events of a lot
+//!     it held up to the end of its holding;
+//!   - the red flags in its own register, and those on any lot it holds or
+//!     held, inherited ones included (a cathode carries the flags of the
 //!     concentrate it was made from);
-//!   - of lots upstream of one it sees in full, only the summary that makes
-//!     up aggregated provenance ([`LotSummary`]: id, kind, metal, origin
-//!     shares by site, flags), not their custodians, owners, sales,
-//!     masses, assays or documents;
+//!   - of lots upstream of one it may see, and of lots it held, only the
+//!     summary that makes up aggregated provenance ([`LotSummary`]: id,
+//!     kind, metal, origin shares by site, flags), not their custodians,
+//!     owners, sales, masses, assays or documents;
 //!   - its own participant records in full (itself, its organisation, the
 //!     officers acting for it), and of everyone else the public identity
 //!     ([`ParticipantIdentity`]: id, legal name, country, kinds);
@@ -197,36 +205,27 @@ pub fn event_parties(event: &Event) -> Vec<&ParticipantId> {
     parties
 }
 
-/// The lots an event names (inputs and outputs alike).
-pub fn event_lots(event: &Event) -> Vec<&LotId> {
+/// The participants `event` shows holding a lot it names: the signer of
+/// a creation, of a split, blend or transformation, of a dispatch, a
+/// receipt or a sale, the receiver named in a dispatch and the buyer in a
+/// sale. Assayers, and those who only attached a document or a
+/// correction, do not hold the lot.
+pub fn holding_parties(event: &Event) -> Vec<&ParticipantId> {
     match &event.body {
-        EventBody::CreateLot(c) => vec![&c.lot],
-        EventBody::RecordAssay(a) => vec![&a.lot],
-        EventBody::Dispatch(d) => vec![&d.lot],
-        EventBody::Receive(r) => vec![&r.lot],
-        EventBody::Split(s) => std::iter::once(&s.lot)
-            .chain(s.parts.iter().map(|p| &p.lot))
-            .collect(),
-        EventBody::Blend(b) => b.inputs.iter().chain([&b.output]).collect(),
-        EventBody::Transform(t) => t
-            .inputs
-            .iter()
-            .map(|i| &i.lot)
-            .chain(t.outputs.iter().map(|o| &o.lot))
-            .collect(),
-        EventBody::Sell(s) => vec![&s.lot],
-        EventBody::AttachDocument(a) => vec![&a.lot],
-        EventBody::Correct(c) => c.lot.iter().collect(),
+        EventBody::CreateLot(_)
+        | EventBody::Split(_)
+        | EventBody::Blend(_)
+        | EventBody::Transform(_)
+        | EventBody::Receive(_) => vec![&event.signer],
+        EventBody::Dispatch(d) => vec![&event.signer, &d.to],
+        EventBody::Sell(s) => vec![&event.signer, &s.buyer],
         _ => Vec::new(),
     }
 }
 
 /// Everyone who held `lot` at some time: its custodian, owner and latest
-/// seller now, and from the events of its history (oldest first) the
-/// signer of its creation, of a split, blend or transformation that made
-/// or consumed it, of a dispatch, a receipt or a sale, and the receiver
-/// named in a dispatch and the buyer in a sale. Assayers, and those who
-/// only attached a document or a correction, did not hold it.
+/// seller now, and the holding parties of the events of its history
+/// ([`holding_parties`]).
 pub fn lot_holders<'a>(
     lot: &'a Lot,
     history: impl IntoIterator<Item = &'a Event>,
@@ -234,24 +233,42 @@ pub fn lot_holders<'a>(
     let mut holders: BTreeSet<&ParticipantId> = [&lot.custodian, &lot.owner].into();
     holders.extend(lot.seller.as_ref());
     for event in history {
-        match &event.body {
-            EventBody::CreateLot(_)
-            | EventBody::Split(_)
-            | EventBody::Blend(_)
-            | EventBody::Transform(_)
-            | EventBody::Receive(_) => {
-                holders.insert(&event.signer);
-            }
-            EventBody::Dispatch(d) => {
-                holders.extend([&event.signer, &d.to]);
-            }
-            EventBody::Sell(s) => {
-                holders.extend([&event.signer, &s.buyer]);
-            }
-            _ => {}
-        }
+        holders.extend(holding_parties(event));
     }
     holders
+}
+
+/// The last entry of a lot's history that someone who held the lot before
+/// may see: its own last holding event ([`holding_parties`]), or, when
+/// that was its dispatch of the lot, the receipt that ended the dispatch
+/// (the next receipt in the history). `history` is the lot's entries and
+/// events, oldest first; `holds` says whether a participant is of the
+/// organisation asking. `None` when it never held the lot.
+pub fn held_until<'a, E>(
+    history: impl IntoIterator<Item = (u64, &'a Event)>,
+    mut holds: impl FnMut(&ParticipantId) -> Result<bool, E>,
+) -> Result<Option<u64>, E> {
+    let mut until = None;
+    let mut awaiting_receipt = false;
+    for (index, event) in history {
+        if awaiting_receipt && matches!(event.body, EventBody::Receive(_)) {
+            until = Some(index);
+            awaiting_receipt = false;
+        }
+        let mut holding = false;
+        for party in holding_parties(event) {
+            if holds(party)? {
+                holding = true;
+                break;
+            }
+        }
+        if holding {
+            until = Some(index);
+            awaiting_receipt =
+                matches!(event.body, EventBody::Dispatch(_)) && holds(&event.signer)?;
+        }
+    }
+    Ok(until)
 }
 
 /// The lots `event` made out of `lot`: the parts of a split of it, the
@@ -271,6 +288,10 @@ pub fn lots_made_from<'a>(lot: &LotId, event: &'a Event) -> Vec<&'a LotId> {
 /// it: what it is and where its metal came from, not who held it, what
 /// it weighed or what it cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+// Closed in the schema (`additionalProperties: false`), so that a lot in
+// full never also matches a summary where answers offer either.
+#[serde(deny_unknown_fields)]
+#[schema(as = LotOriginSummary)]
 pub struct LotSummary {
     pub id: LotId,
     pub kind: LotKind,
@@ -293,6 +314,8 @@ impl From<&Lot> for LotSummary {
 
 /// What every authenticated reader sees of any participant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+// Closed in the schema, so that a full registration never also matches it.
+#[serde(deny_unknown_fields)]
 pub struct ParticipantIdentity {
     pub id: ParticipantId,
     pub legal_name: String,
@@ -357,6 +380,19 @@ pub fn supplier_file_view(
     }
 }
 
+/// How much of a lot a viewer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LotSight {
+    /// Nothing: answered as if the lot did not exist.
+    Hidden,
+    /// A former holder: the lot's summary ([`LotSummary`]) and its history
+    /// up to and including entry `until` ([`held_until`]), plus the events
+    /// it is a party to; not its state now.
+    Held { until: u64 },
+    /// Everything: the operator, auditors, and its custodian or owner now.
+    Full,
+}
+
 /// What the policy reads: the state, and the event of any entry.
 pub trait Records: StateView {
     /// The event recorded in entry `index`.
@@ -376,7 +412,7 @@ pub struct Disclosure<'a, R: Records> {
     viewer: Option<&'a Viewer>,
     records: &'a R,
     represents: RefCell<HashMap<ParticipantId, bool>>,
-    lots: RefCell<HashMap<LotId, bool>>,
+    lots: RefCell<HashMap<LotId, LotSight>>,
     flags: RefCell<HashMap<FlagId, bool>>,
 }
 
@@ -430,29 +466,60 @@ impl<'a, R: Records> Disclosure<'a, R> {
         Ok(false)
     }
 
-    /// Whether the viewer may see `lot` in full: it sees everything, or its
-    /// organisation held the lot at some time ([`lot_holders`]).
+    /// How much of `lot` the viewer sees: in full when it sees everything
+    /// or its organisation is the lot's custodian or owner now; as a
+    /// former holder up to the end of its holding ([`held_until`]); else
+    /// nothing.
+    pub fn lot_sight(&self, lot: &Lot) -> Result<LotSight, StateError> {
+        if self.sees_everything() {
+            return Ok(LotSight::Full);
+        }
+        if self.viewer.is_none() {
+            return Ok(LotSight::Hidden);
+        }
+        if let Some(known) = self.lots.borrow().get(&lot.id) {
+            return Ok(*known);
+        }
+        let sight = if self.represents(&lot.custodian)? || self.represents(&lot.owner)? {
+            LotSight::Full
+        } else {
+            let history = self.history(lot)?;
+            let until = held_until(lot.history.iter().copied().zip(history.iter()), |p| {
+                self.represents(p)
+            })?;
+            match until {
+                Some(until) => LotSight::Held { until },
+                None => LotSight::Hidden,
+            }
+        };
+        self.lots.borrow_mut().insert(lot.id.clone(), sight);
+        Ok(sight)
+    }
+
+    /// Whether the viewer may see `lot` at all: in full, or as a former
+    /// holder ([`Disclosure::lot_sight`]).
     pub fn lot(&self, lot: &Lot) -> Result<bool, StateError> {
+        Ok(self.lot_sight(lot)? != LotSight::Hidden)
+    }
+
+    /// Whether the viewer sees `lot` in full: it sees everything, or its
+    /// organisation is the lot's custodian or owner now. Cheap: reads no
+    /// history.
+    pub fn lot_in_full(&self, lot: &Lot) -> Result<bool, StateError> {
         if self.sees_everything() {
             return Ok(true);
         }
         if self.viewer.is_none() {
             return Ok(false);
         }
-        if let Some(known) = self.lots.borrow().get(&lot.id) {
-            return Ok(*known);
-        }
-        let history = self.history(lot)?;
-        let answer = self.represents_any(lot_holders(lot, &history))?;
-        self.lots.borrow_mut().insert(lot.id.clone(), answer);
-        Ok(answer)
+        Ok(self.represents(&lot.custodian)? || self.represents(&lot.owner)?)
     }
 
-    /// Whether the viewer may see the lot `id` in full; `false` when there
+    /// Whether the viewer may see the lot `id` at all; `false` when there
     /// is no such lot.
     pub fn lot_id(&self, id: &LotId) -> Result<bool, StateError> {
         if let Some(known) = self.lots.borrow().get(id) {
-            return Ok(*known);
+            return Ok(*known != LotSight::Hidden);
         }
         match self.records.lot(id)? {
             Some(lot) => self.lot(&lot),
@@ -467,8 +534,9 @@ impl<'a, R: Records> Disclosure<'a, R> {
     /// Whether the viewer may see the event of entry `index` (its bytes
     /// and its decoded form): it sees everything, or its organisation is a
     /// party to the event ([`event_parties`], plus a CAHRA finding's site
-    /// operator), or the event is in the history of a lot it sees in full,
-    /// or it decides a red flag the viewer sees.
+    /// operator), or the event is in the history of a lot it holds now, or
+    /// in the history of a lot it held up to the end of its holding
+    /// ([`LotSight::Held`]), or it decides a red flag the viewer sees.
     pub fn event(&self, index: u64, event: &Event) -> Result<bool, StateError> {
         if self.sees_everything() {
             return Ok(true);
@@ -494,12 +562,15 @@ impl<'a, R: Records> Disclosure<'a, R> {
             }
             _ => {}
         }
-        for id in event_lots(event) {
+        for id in event.body.lots() {
             if let Some(lot) = self.records.lot(id)?
                 && lot.history.binary_search(&index).is_ok()
-                && self.lot(&lot)?
             {
-                return Ok(true);
+                match self.lot_sight(&lot)? {
+                    LotSight::Full => return Ok(true),
+                    LotSight::Held { until } if index <= until => return Ok(true),
+                    LotSight::Held { .. } | LotSight::Hidden => {}
+                }
             }
         }
         Ok(false)
@@ -507,7 +578,7 @@ impl<'a, R: Records> Disclosure<'a, R> {
 
     /// Whether the viewer may see red flag `flag`: it sees everything, the
     /// flag is in its organisation's register, or the flag is on a lot it
-    /// sees in full, the flagged lot itself or any lot made from it that
+    /// holds or held, the flagged lot itself or any lot made from it that
     /// carries the flag (looked for downstream, at most [`MAX_FLAG_WALK`]
     /// lots).
     pub fn flag(&self, flag: &Flag) -> Result<bool, StateError> {

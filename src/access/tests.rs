@@ -480,3 +480,44 @@ fn upstream_summaries_and_identities_leave_out_commercial_fields() {
     keys.sort();
     assert_eq!(keys, ["country", "id", "kinds", "legal_name"]);
 }
+
+#[test]
+fn a_former_holder_sees_the_lot_up_to_the_receipt_of_its_dispatch_and_no_further() {
+    let w = World::new();
+    let sight = |who: &str| {
+        let viewer = w.viewer(who);
+        Disclosure::new(Some(&viewer), &w)
+            .lot_sight(&w.lot("K"))
+            .unwrap()
+    };
+    // The smelter holds K, the trader owns it, the mine sold and shipped
+    // it: its part ends with the smelter's receipt (entry 5).
+    assert_eq!(sight("smelter"), LotSight::Full);
+    assert_eq!(sight("officer"), LotSight::Full);
+    assert_eq!(sight("trader"), LotSight::Full);
+    assert_eq!(sight("mine"), LotSight::Held { until: 5 });
+    assert_eq!(sight("lab"), LotSight::Hidden);
+    assert_eq!(sight("auditor"), LotSight::Full);
+    let mine = w.viewer("mine");
+    let d = Disclosure::new(Some(&mine), &w);
+    for (index, sees) in [
+        (2, true),
+        (3, true),
+        (4, true),
+        (5, true),
+        (6, false),
+        (7, false),
+    ] {
+        assert_eq!(
+            d.event(index, &w.events[&index]).unwrap(),
+            sees,
+            "entry {index}"
+        );
+    }
+    assert!(d.lot(&w.lot("K")).unwrap() && !d.lot_in_full(&w.lot("K")).unwrap());
+    // Without a dispatch of its own, a holder's part ends at its own last
+    // holding event.
+    let history: Vec<(u64, &Event)> = [2, 3].iter().map(|i| (*i, &w.events[i])).collect();
+    let until = held_until(history, |p| Ok::<_, ()>(p.as_str() == "trader")).unwrap();
+    assert_eq!(until, Some(3));
+}

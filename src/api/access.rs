@@ -33,24 +33,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, code};
 use crate::access::{Records, Viewer};
 use crate::codec;
 use crate::ledger::Ledger;
 use crate::model::{Event, StateError, StateKey, StateValue, StateView, Timestamp};
 
 pub use crate::access::Disclosure;
-
-/// Stable codes of authentication and authorisation failures.
-pub mod code {
-    /// No credentials where a token is needed, or a token that is not (or
-    /// no longer) valid: unknown, revoked, expired, or bound to a
-    /// participant the ledger does not hold. Which of these is not said.
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    /// Authenticated, but the endpoint is open only to the operator and
-    /// auditors.
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-}
 
 /// Why a request was not authenticated: a JSON error and, for a 401, the
 /// `WWW-Authenticate` challenge RFC 7235 requires (realm `oretrail`, and

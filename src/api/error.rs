@@ -38,6 +38,13 @@ pub mod code {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// The request took longer than the server's time limit.
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// No credentials where a token is needed, or a token that is not (or
+    /// no longer) valid: unknown, revoked, expired, or bound to a
+    /// participant the ledger does not hold. Which of these is not said.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// Authenticated, but the endpoint is open only to the operator and
+    /// auditors.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 
     /// Every code above, for the OpenAPI document and the JSON Schemas
     /// (`tests/schemas.rs` fails when a code is missing here).
@@ -53,6 +60,8 @@ pub mod code {
         INTERNAL,
         UNAVAILABLE,
         TIMEOUT,
+        UNAUTHENTICATED,
+        FORBIDDEN,
     ];
 }
 
@@ -77,18 +86,11 @@ pub struct ErrorBody {
     pub details: Value,
 }
 
-/// The schema of [`ErrorBody::code`]: the edge's codes (here and in
-/// `api::access::code`) are listed; rule codes share their shape.
+/// The schema of [`ErrorBody::code`]: the edge's codes ([`code::ALL`]) are
+/// listed; rule codes share their shape.
 fn code_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let edge: Vec<&str> = code::ALL
-        .iter()
-        .copied()
-        .chain([
-            super::access::code::UNAUTHENTICATED,
-            super::access::code::FORBIDDEN,
-        ])
-        .collect();
+    let edge: &[&str] = code::ALL;
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some("^[A-Z][A-Z0-9_]*$"))
@@ -98,7 +100,7 @@ fn code_schema() -> utoipa::openapi::schema::Object {
              code is listed in schemas/EVENTS.md).",
             edge.join(", ")
         )))
-        .examples(edge)
+        .examples(edge.iter().copied())
         .build()
 }
 

@@ -8,6 +8,13 @@
 //! (lots by creation, participants by registration, flags as raised,
 //! events by entry index), so pages never repeat or skip an item, even
 //! while entries are appended.
+//!
+//! Every listing needs a token and shows only what the access policy
+//! (`crate::access`) lets the viewer see. Hidden items are left out as the
+//! page is filled, and for a viewer who does not see everything a page
+//! looks at no more than [`POLICY_BUDGET`] items: it may then come back
+//! short, even empty, with a `next_cursor` that goes on past what it
+//! looked at.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -18,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use super::access::{Disclosure, LedgerRecords};
 use super::error::{ApiError, ErrorBody};
+use crate::access::{ParticipantDetail, ParticipantIdentity, Viewer};
 use crate::catalog::epcis::{self, BizStep, EpcisMapping, EpcisType, EventType};
 use crate::catalog::{CatalogError, EventFilter, FlagFilter, FlagStatus, Tables};
 use crate::codec;
@@ -33,6 +42,19 @@ use crate::model::{
 pub const DEFAULT_LIMIT: usize = 100;
 /// Most items one page holds.
 pub const MAX_LIMIT: usize = 1000;
+/// Most items one page looks at under the access policy for a viewer who
+/// does not see everything: each may cost reads of the state and the log,
+/// so this bounds the work of a request whatever the viewer may see.
+pub const POLICY_BUDGET: usize = 2_000;
+
+/// How many items a page may look at for the viewer of `disclosure`.
+pub(super) fn budget(disclosure: &Disclosure<'_, LedgerRecords<'_>>) -> usize {
+    if disclosure.sees_everything() {
+        usize::MAX
+    } else {
+        POLICY_BUDGET
+    }
+}
 
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
@@ -321,15 +343,23 @@ struct EpcisView {
     mapping: EpcisMapping,
 }
 
-/// Reads and decodes entry `index` for a listing. Blocking.
-pub(super) fn event_item(ledger: &Ledger, index: u64) -> Result<EventItem, ApiError> {
+/// Reads and decodes entry `index` for a listing, if the viewer of
+/// `disclosure` may see its event. Blocking.
+pub(super) fn visible_event_item(
+    ledger: &Ledger,
+    disclosure: &Disclosure<'_, LedgerRecords<'_>>,
+    index: u64,
+) -> Result<Option<EventItem>, ApiError> {
     let (entry, _) = ledger.entry(index)?;
     let event: Event = codec::decode(&entry.signed.event).map_err(|e| {
         ApiError::internal(&format!("entry {index} holds an undecodable event: {e}"))
     })?;
+    if !disclosure.event(index, &event)? {
+        return Ok(None);
+    }
     let event_id = entry.signed.event_id();
     let kind = EventType::of(&event.body);
-    Ok(EventItem {
+    Ok(Some(EventItem {
         index,
         event_id,
         kind,
@@ -343,7 +373,7 @@ pub(super) fn event_item(ledger: &Ledger, index: u64) -> Result<EventItem, ApiEr
         record_time: entry.record_time,
         signer: event.signer.clone(),
         event,
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -439,13 +469,15 @@ pub(super) struct EventsBody {
     tag = "state",
     params(EventsQuery),
     responses(
-        (status = 200, description = "Events in entry order, filtered: `eventType` (EPCIS type), `type` (oretrail event type), `GE_eventTime` and `LT_eventTime` (RFC 3339 or milliseconds), `EQ_bizStep`, `MATCH_epc` (a lot's EPC or id), `participant`; paged with `cursor` and `limit`.", body = EventsBody),
+        (status = 200, description = "The events the caller may see, in entry order, filtered: `eventType` (EPCIS type), `type` (oretrail event type), `GE_eventTime` and `LT_eventTime` (RFC 3339 or milliseconds), `EQ_bizStep`, `MATCH_epc` (a lot's EPC or id), `participant`; paged with `cursor` and `limit` (a page may be short: page on while `next_cursor` is not null).", body = EventsBody),
         (status = 400, description = "`MALFORMED_REQUEST`: a filter, cursor or limit that cannot be read.", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: no valid bearer token.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(super) async fn events(
     State(app): State<AppState>,
+    viewer: Viewer,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventsBody>, ApiError> {
     let Query(query) = query.map_err(query_rejection)?;
@@ -456,14 +488,17 @@ pub(super) async fn events(
         query.limit.as_deref(),
     )?;
     read_catalog(&app, move |ledger, tables| {
-        let page = tables.events(&filter, paging.from, paging.limit);
-        let events = page
-            .items
-            .iter()
-            .map(|i| event_item(ledger, *i))
-            .collect::<Result<_, _>>()?;
+        let records = LedgerRecords(ledger);
+        let disclosure = Disclosure::new(Some(&viewer), &records);
+        let page = tables.events_where(
+            &filter,
+            paging.from,
+            paging.limit,
+            budget(&disclosure),
+            |i| visible_event_item(ledger, &disclosure, i),
+        )?;
         Ok(Json(EventsBody {
-            events,
+            events: page.items,
             next_cursor: next_cursor(Listing::Events, page.next),
         }))
     })
@@ -481,9 +516,18 @@ pub(super) struct ParticipantsQuery {
     limit: Option<String>,
 }
 
+/// A participant of the listing: its registration for the operator,
+/// auditors and its own organisation, its public identity for others.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(super) enum ListedParticipant {
+    Full(Participant),
+    Identity(ParticipantIdentity),
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct ParticipantsBody {
-    participants: Vec<Participant>,
+    participants: Vec<ListedParticipant>,
     next_cursor: Option<String>,
 }
 
@@ -494,13 +538,15 @@ pub(super) struct ParticipantsBody {
     tag = "state",
     params(ParticipantsQuery),
     responses(
-        (status = 200, description = "Participants in registration order, filtered by `kind`; paged with `cursor` and `limit`.", body = ParticipantsBody),
+        (status = 200, description = "Participants in registration order, filtered by `kind`; paged with `cursor` and `limit`. Each in full for the operator, auditors and its own organisation, else its public identity (id, legal name, country, kinds).", body = ParticipantsBody),
         (status = 400, description = "`MALFORMED_REQUEST`: a filter, cursor or limit that cannot be read.", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: no valid bearer token.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(super) async fn participants(
     State(app): State<AppState>,
+    viewer: Viewer,
     query: Result<Query<ParticipantsQuery>, QueryRejection>,
 ) -> Result<Json<ParticipantsBody>, ApiError> {
     let Query(query) = query.map_err(query_rejection)?;
@@ -515,14 +561,23 @@ pub(super) async fn participants(
         query.limit.as_deref(),
     )?;
     read_catalog(&app, move |ledger, tables| {
+        let records = LedgerRecords(ledger);
+        let disclosure = Disclosure::new(Some(&viewer), &records);
         let page = tables.participants(kind, paging.from, paging.limit);
         let mut participants = Vec::with_capacity(page.items.len());
         for id in &page.items {
-            participants.push(ledger.state().participant(id)?.ok_or_else(|| {
+            let participant = records.participant(id)?.ok_or_else(|| {
                 ApiError::internal(&format!(
                     "participant {id} is in the catalog, not the state"
                 ))
-            })?);
+            })?;
+            // Identities are public to readers: no participant is left out.
+            participants.push(match disclosure.participant(id)? {
+                ParticipantDetail::Full => ListedParticipant::Full(participant),
+                ParticipantDetail::Identity => {
+                    ListedParticipant::Identity(ParticipantIdentity::from(&participant))
+                }
+            });
         }
         Ok(Json(ParticipantsBody {
             participants,
@@ -579,13 +634,15 @@ pub(super) struct FlagsBody {
     tag = "state",
     params(FlagsQuery),
     responses(
-        (status = 200, description = "Red flags in the order raised, filtered by `status` (open, decided), `kind`, `lot` and `participant`; paged with `cursor` and `limit`.", body = FlagsBody),
+        (status = 200, description = "The red flags the caller may see, in the order raised, filtered by `status` (open, decided), `kind`, `lot` and `participant`; paged with `cursor` and `limit` (a page may be short: page on while `next_cursor` is not null).", body = FlagsBody),
         (status = 400, description = "`MALFORMED_REQUEST`: a filter, cursor or limit that cannot be read.", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: no valid bearer token.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(super) async fn flags(
     State(app): State<AppState>,
+    viewer: Viewer,
     query: Result<Query<FlagsQuery>, QueryRejection>,
 ) -> Result<Json<FlagsBody>, ApiError> {
     let Query(query) = query.map_err(query_rejection)?;
@@ -621,16 +678,22 @@ pub(super) async fn flags(
         query.limit.as_deref(),
     )?;
     read_catalog(&app, move |ledger, tables| {
-        let page = tables.flags(&filter, paging.from, paging.limit);
-        let mut flags = Vec::with_capacity(page.items.len());
-        for id in &page.items {
-            let flag = ledger.state().flag(*id)?.ok_or_else(|| {
-                ApiError::internal(&format!("flag {id:?} is in the catalog, not the state"))
-            })?;
-            flags.push(flag_item(flag));
-        }
+        let records = LedgerRecords(ledger);
+        let disclosure = Disclosure::new(Some(&viewer), &records);
+        let page = tables.flags_where(
+            &filter,
+            paging.from,
+            paging.limit,
+            budget(&disclosure),
+            |id| -> Result<Option<FlagItem>, ApiError> {
+                let flag = records.flag(id)?.ok_or_else(|| {
+                    ApiError::internal(&format!("flag {id:?} is in the catalog, not the state"))
+                })?;
+                Ok(disclosure.flag(&flag)?.then(|| flag_item(flag)))
+            },
+        )?;
         Ok(Json(FlagsBody {
-            flags,
+            flags: page.items,
             next_cursor: next_cursor(Listing::Flags, page.next),
         }))
     })

@@ -15,14 +15,15 @@ use super::error::{ApiError, ErrorBody};
 use super::listing::{as_of, read_catalog};
 use super::log::path_rejection;
 use crate::access::{
-    ParticipantDetail, ParticipantIdentity, Viewer, site_view, supplier_file_view,
+    LotSight, LotSummary, ParticipantDetail, ParticipantIdentity, Records, Viewer, site_view,
+    supplier_file_view,
 };
 use crate::catalog::ParticipantLinks;
-use crate::model::{SanctionRecord, Site, SupplierFile, Timestamp};
 use crate::model::{Flag, StateError};
 use crate::model::{
     FlagId, KeyRecord, Lot, LotId, Participant, ParticipantId, StateKey, StateValue, StateView,
 };
+use crate::model::{SanctionRecord, Site, SupplierFile, Timestamp};
 
 /// `GET /v1/lots/{id}`: the lot's current state. Lot ids may contain `/`,
 /// which must be sent percent-encoded (`%2F`).
@@ -32,7 +33,7 @@ use crate::model::{
     tag = "state",
     params(("id" = String, Path, description = "The lot id; a `/` in it is sent as `%2F`.")),
     responses(
-        (status = 200, description = "The lot as the ledger holds it now.", body = Lot),
+        (status = 200, description = "The lot as the ledger holds it now, for its custodian or owner, the operator and auditors; for a former holder, its summary and the entries of its history it may see.", body = LotAnswer),
         (status = 400, description = "`MALFORMED_REQUEST`: not a lot id.", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`: no valid bearer token.", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such lot, or one the caller may not see.", body = ErrorBody),
@@ -43,18 +44,33 @@ pub(super) async fn lot(
     State(app): State<AppState>,
     viewer: Viewer,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Lot>, ApiError> {
+) -> Result<Json<LotAnswer>, ApiError> {
     let Path(id) = id.map_err(path_rejection)?;
     let id = LotId::new(id).map_err(|e| ApiError::malformed(e.to_string()))?;
     let ledger = app.ledger.clone();
     let lookup = id.clone();
     // A lot the viewer may not see is answered as if it did not exist.
-    let lot = tokio::task::spawn_blocking(move || -> Result<Option<Lot>, StateError> {
+    let lot = tokio::task::spawn_blocking(move || -> Result<Option<LotAnswer>, StateError> {
         let records = LedgerRecords(&ledger);
         let disclosure = Disclosure::new(Some(&viewer), &records);
-        match records.lot(&lookup)? {
-            Some(lot) if disclosure.lot(&lot)? => Ok(Some(lot)),
-            _ => Ok(None),
+        let Some(lot) = records.lot(&lookup)? else {
+            return Ok(None);
+        };
+        match disclosure.lot_sight(&lot)? {
+            LotSight::Full => Ok(Some(LotAnswer::Full(Box::new(lot)))),
+            LotSight::Held { .. } => {
+                let mut history = Vec::new();
+                for index in &lot.history {
+                    if disclosure.event(*index, &records.event(*index)?)? {
+                        history.push(*index);
+                    }
+                }
+                Ok(Some(LotAnswer::Held(HeldLotBody {
+                    lot: LotSummary::from(&lot),
+                    history,
+                })))
+            }
+            LotSight::Hidden => Ok(None),
         }
     })
     .await??;
@@ -62,6 +78,30 @@ pub(super) async fn lot(
         ApiError::not_found(format!("no lot {id} on this ledger"))
             .with_details(json!({ "lot": id.as_str() }))
     })
+}
+
+/// A lot as the viewer may see it: all of it for its custodian or owner
+/// now, the operator and auditors; for a former holder, what it is and
+/// the part of its history it may see (`access::LotSight`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(super) enum LotAnswer {
+    Full(Box<Lot>),
+    Held(HeldLotBody),
+}
+
+/// What a former holder sees of a lot: not who holds it now, nor what
+/// happened to it after its holding ended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+// Closed in the schema, so that a lot in full never also matches it.
+#[serde(deny_unknown_fields)]
+pub(super) struct HeldLotBody {
+    /// Id, kind, metal, origin shares by site and red-flag ids.
+    lot: LotSummary,
+    /// The entries of its history the viewer may see, in order: up to and
+    /// including the one that ended its holding, and those it is a party
+    /// to.
+    history: Vec<u64>,
 }
 
 /// A participant with the validity windows of its keys, the sites it

@@ -316,12 +316,13 @@ pub fn parse_lot_epc(text: &str) -> Option<LotId> {
     LotId::new(text.strip_prefix(LOT_EPC_PREFIX).unwrap_or(text)).ok()
 }
 
-/// The EPCIS `eventID` of an event: `ni:///sha-256;<base64url id>?ver=CBV2.0`
-/// (RFC 6920 named information, as `schemas/EVENTS.md` says), where the id
-/// is SHA-256 of the canonical event bytes.
+/// The EPCIS `eventID` of an event: `ni:///sha-256;<base64url id>` (RFC
+/// 6920 named information, as `schemas/EVENTS.md` says), where the id is
+/// SHA-256 of the canonical event bytes. No `?ver=CBV2.0`: that query names
+/// the CBV 2.0 hash of the EPCIS JSON, which this is not.
 pub fn event_id_uri(event_id: &Digest) -> String {
     format!(
-        "ni:///sha-256;{}?ver=CBV2.0",
+        "ni:///sha-256;{}",
         URL_SAFE_NO_PAD.encode(event_id.as_bytes())
     )
 }
@@ -388,6 +389,6 @@ mod tests {
         let id = Digest::from_bytes([0xfb; 32]);
         let uri = event_id_uri(&id);
         assert!(uri.starts_with("ni:///sha-256;-_v7"), "{uri}");
-        assert!(uri.ends_with("?ver=CBV2.0"));
+        assert!(!uri.contains('?'), "{uri}");
     }
 }

@@ -36,7 +36,7 @@ pub use provenance::{Aggregates, CountryShare, Mine, Provenance, provenance};
 pub use quantities::Quantities;
 pub use tables::{
     EntrySummary, EventFilter, FlagFilter, FlagStatus, FlagSummary, Graph, LinkView, LotFilter,
-    LotSummary, Page, ParticipantLinks, SiteSummary, StatusFilter, Tables, UpstreamLot,
+    LotSummary, Page, ParticipantLinks, SiteSummary, StatusFilter, Tables, UpstreamLot, page_where,
 };
 
 use crate::codec;

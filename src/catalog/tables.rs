@@ -735,10 +735,26 @@ impl Tables {
     /// pass `filter`: at most `limit`, and the position to go on from when
     /// there are more.
     pub fn lots(&self, filter: &LotFilter, from: u64, limit: usize) -> Page<LotSummary> {
+        let Ok(page) = self.lots_where(filter, from, limit, usize::MAX, keep_all);
+        page
+    }
+
+    /// [`Tables::lots`], keeping only the lots `keep` maps to an item (it
+    /// may read elsewhere, and fail), and giving `keep` at most `budget`
+    /// lots: a page may then hold fewer than `limit` items and still say
+    /// where to go on from ([`Page`]).
+    pub fn lots_where<U, E>(
+        &self,
+        filter: &LotFilter,
+        from: u64,
+        limit: usize,
+        budget: usize,
+        keep: impl FnMut(LotSummary) -> Result<Option<U>, E>,
+    ) -> Result<Page<U>, E> {
         let holder = match &filter.holder {
             Some(p) => match self.party_refs.get(p) {
                 Some(r) => Some(*r),
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => None,
         };
@@ -759,7 +775,7 @@ impl Tables {
                     let start = lots.partition_point(|l| u64::from(*l) < from);
                     Box::new(lots[start..].iter().copied())
                 }
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => {
                 let start = u32::try_from(from).unwrap_or(u32::MAX);
@@ -767,9 +783,13 @@ impl Tables {
                 Box::new(start.min(end)..end)
             }
         };
-        page(candidates.filter(|r| matches(*r)), limit, |r| {
-            (self.summary(r), u64::from(r) + 1)
-        })
+        page_where(
+            candidates.filter(|r| matches(*r)),
+            limit,
+            budget,
+            |r| (self.summary(r), u64::from(r) + 1),
+            keep,
+        )
     }
 
     /// The lot and every lot it was made from, back to the lots created at
@@ -872,9 +892,14 @@ impl Tables {
             let p = &self.parties[*r];
             p.registered_in.is_some() && kind.is_none_or(|k| p.kinds.contains(&k))
         });
-        page(candidates, limit, |r| {
-            (self.parties[r].id.clone(), r as u64 + 1)
-        })
+        let Ok(page) = page_where(
+            candidates,
+            limit,
+            usize::MAX,
+            |r| (self.parties[r].id.clone(), r as u64 + 1),
+            keep_all,
+        );
+        page
     }
 
     /// What the catalog knows of a participant beyond its state record:
@@ -923,17 +948,31 @@ impl Tables {
     /// The red-flag register in the order flags were raised, from position
     /// `from`, filtered.
     pub fn flags(&self, filter: &FlagFilter, from: u64, limit: usize) -> Page<FlagId> {
+        let Ok(page) = self.flags_where(filter, from, limit, usize::MAX, keep_all);
+        page
+    }
+
+    /// [`Tables::flags`], keeping only the flags `keep` maps to an item,
+    /// giving `keep` at most `budget` flags (as [`Tables::lots_where`]).
+    pub fn flags_where<U, E>(
+        &self,
+        filter: &FlagFilter,
+        from: u64,
+        limit: usize,
+        budget: usize,
+        keep: impl FnMut(FlagId) -> Result<Option<U>, E>,
+    ) -> Result<Page<U>, E> {
         let lot = match &filter.lot {
             Some(l) => match self.lot_refs.get(l) {
                 Some(r) => Some(*r),
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => None,
         };
         let party = match &filter.participant {
             Some(p) => match self.party_refs.get(p) {
                 Some(r) => Some(*r),
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => None,
         };
@@ -952,7 +991,13 @@ impl Tables {
                 && lot.is_none_or(|l| f.lot == Some(l))
                 && party.is_none_or(|p| f.organisation == p || f.supplier == Some(p))
         });
-        page(candidates, limit, |at| (self.flags[at].id, at as u64 + 1))
+        page_where(
+            candidates,
+            limit,
+            budget,
+            |at| (self.flags[at].id, at as u64 + 1),
+            keep,
+        )
     }
 
     /// Summary of entry `index`, if applied.
@@ -963,17 +1008,32 @@ impl Tables {
 
     /// Entries from index `from` on that pass `filter`, in order.
     pub fn events(&self, filter: &EventFilter, from: u64, limit: usize) -> Page<u64> {
+        let Ok(page) = self.events_where(filter, from, limit, usize::MAX, keep_all);
+        page
+    }
+
+    /// [`Tables::events`], keeping only the entries `keep` maps to an
+    /// item, giving `keep` at most `budget` entries (as
+    /// [`Tables::lots_where`]).
+    pub fn events_where<U, E>(
+        &self,
+        filter: &EventFilter,
+        from: u64,
+        limit: usize,
+        budget: usize,
+        keep: impl FnMut(u64) -> Result<Option<U>, E>,
+    ) -> Result<Page<U>, E> {
         let lot_postings = match &filter.lot {
             Some(l) => match self.lot_refs.get(l) {
                 Some(r) => Some(self.lots[*r as usize].entries.as_slice()),
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => None,
         };
         let party_postings = match &filter.participant {
             Some(p) => match self.party_refs.get(p) {
                 Some(r) => Some(self.parties[*r as usize].entries.as_slice()),
-                None => return Page::empty(),
+                None => return Ok(Page::empty()),
             },
             None => None,
         };
@@ -1012,34 +1072,54 @@ impl Tables {
             (Some(list), None) | (None, Some(list)) => Box::new(from_postings(list, from)),
             (None, None) => Box::new(from.min(self.applied)..self.applied),
         };
-        page(candidates.filter(|i| matches(*i)), limit, |i| (i, i + 1))
+        page_where(
+            candidates.filter(|i| matches(*i)),
+            limit,
+            budget,
+            |i| (i, i + 1),
+            keep,
+        )
     }
 }
 
+/// Keeps every candidate: the `keep` of the unrestricted listings.
+fn keep_all<T>(t: T) -> Result<Option<T>, std::convert::Infallible> {
+    Ok(Some(t))
+}
+
 /// Takes up to `limit` items and says where to go on from when there are
-/// more (`item` maps a candidate to its item and the position after it).
-fn page<C, T>(
+/// more. `item` maps a candidate to what `keep` looks at and the position
+/// after it; `keep` turns that into an item, or `None` to leave it out.
+/// At most `budget` candidates (at least one) are given to `keep`: when
+/// it runs out with candidates left, the page ends early, possibly short
+/// or empty, and its `next` is the position after the last candidate
+/// looked at, so paging on always advances and never repeats or skips.
+pub fn page_where<C, T, U, E>(
     candidates: impl Iterator<Item = C>,
     limit: usize,
+    budget: usize,
     item: impl Fn(C) -> (T, u64),
-) -> Page<T> {
+    mut keep: impl FnMut(T) -> Result<Option<U>, E>,
+) -> Result<Page<U>, E> {
+    let budget = budget.max(1);
     let mut items = Vec::with_capacity(limit.min(1024));
-    let mut next = None;
-    let mut more = false;
-    for c in candidates {
-        if items.len() == limit {
-            // One more matches: the page is full and there is more.
-            more = true;
-            break;
+    // The position after the last candidate looked at.
+    let mut after = None;
+    for (looked_at, c) in candidates.enumerate() {
+        if looked_at == budget {
+            return Ok(Page { items, next: after });
         }
-        let (t, after) = item(c);
-        items.push(t);
-        next = Some(after);
+        let (t, position) = item(c);
+        if let Some(u) = keep(t)? {
+            if items.len() >= limit {
+                // One more is kept: the page is full and there is more.
+                return Ok(Page { items, next: after });
+            }
+            items.push(u);
+        }
+        after = Some(position);
     }
-    Page {
-        items,
-        next: if more { next } else { None },
-    }
+    Ok(Page { items, next: None })
 }
 
 fn edges(inputs: &[u32], brought: &[Grams]) -> Option<Vec<Edge>> {

@@ -531,3 +531,58 @@ fn an_entry_naming_an_unknown_lot_is_reported_not_guessed() {
 fn an_entry_summary_is_sixteen_bytes() {
     assert_eq!(std::mem::size_of::<EntrySummary>(), 16);
 }
+
+/// Pages of `0..n` keeping the even numbers, `limit` at a time, looking
+/// at `budget` candidates a page; every page's items and the whole.
+fn even_pages(n: u64, limit: usize, budget: usize) -> (Vec<Vec<u64>>, Vec<u64>) {
+    let mut pages = Vec::new();
+    let mut all = Vec::new();
+    let mut from = 0;
+    for _ in 0..1000 {
+        let page = page_where(
+            from..n,
+            limit,
+            budget,
+            |i| (i, i + 1),
+            |i| Ok::<_, ()>((i % 2 == 0).then_some(i)),
+        )
+        .unwrap();
+        all.extend(page.items.iter().copied());
+        pages.push(page.items);
+        match page.next {
+            Some(next) => {
+                assert!(next > from, "the cursor moves on");
+                from = next;
+            }
+            None => return (pages, all),
+        }
+    }
+    panic!("paging did not end");
+}
+
+#[test]
+fn filtered_pages_never_repeat_skip_or_stall_and_may_be_short() {
+    let evens: Vec<u64> = (0..20).step_by(2).collect();
+    // A budget larger than the listing: full pages of `limit`.
+    let (pages, all) = even_pages(20, 3, usize::MAX);
+    assert_eq!(all, evens);
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3, 1]);
+    // A budget of three candidates: pages end early, short, yet whole.
+    let (pages, all) = even_pages(20, 3, 3);
+    assert_eq!(all, evens);
+    assert!(pages.iter().all(|p| p.len() <= 2), "{pages:?}");
+    // Nothing kept: empty pages that still move on, then an end.
+    let (pages, all) = even_pages(1, 5, 1);
+    assert_eq!(all, vec![0]);
+    assert_eq!(pages.len(), 1);
+    let nothing = page_where(
+        1..50u64,
+        5,
+        4,
+        |i| (i, i + 1),
+        |_| Ok::<Option<u64>, ()>(None),
+    )
+    .unwrap();
+    assert!(nothing.items.is_empty());
+    assert_eq!(nothing.next, Some(5), "four looked at, go on from 5");
+}

@@ -186,8 +186,8 @@ fn init_tracing(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     // Warnings, plus the one line per HTTP request (`api::metrics::track`)
     // unless the command leaves it out.
-    let filter = EnvFilter::try_from_env("ORETRAIL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_env("ORETRAIL_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
