@@ -19,7 +19,7 @@ use oretrail::model::{Entry, Event, EventBody, LotReceipt, Timestamp};
 use oretrail::store::FrameKind;
 use oretrail::store::log::{FrameReader, LOG_HEADER, encode_frame};
 
-mod common;
+use crate::common;
 
 fn exported_at() -> Timestamp {
     Timestamp::parse("2027-01-15T09:00:00Z").unwrap()

@@ -24,7 +24,7 @@ use oretrail::store::FrameKind;
 use oretrail::store::log::{FrameReader, LOG_HEADER};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gs1-epcis-2.0");
 
