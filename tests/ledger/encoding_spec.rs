@@ -3,7 +3,7 @@
 //! Regenerate the examples after a deliberate change of format with:
 //!
 //! ```sh
-//! ORETRAIL_BLESS=1 cargo test --test encoding_spec
+//! ORETRAIL_BLESS=1 cargo test --test ledger encoding_spec
 //! ```
 //!
 //! Without `ORETRAIL_BLESS=1` the test only compares, so the document cannot
@@ -47,7 +47,7 @@ use oretrail::rules::{self, Context};
 use oretrail::signer::sign_event;
 
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/ENCODING.md");
-const BLESS: &str = "ORETRAIL_BLESS=1 cargo test --test encoding_spec";
+const BLESS: &str = "ORETRAIL_BLESS=1 cargo test --test ledger encoding_spec";
 
 const ORIGIN: &str = "example.org/oretrail";
 /// 2026-01-31T12:00:00.000Z, when the operator signs the genesis event.

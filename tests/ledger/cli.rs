@@ -1,6 +1,6 @@
 //! The binary, driven as a user would.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! Property tests: canonical encodings, random valid histories, and
 //! single-byte damage anywhere in the log.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -2,7 +2,7 @@
 //! changes nothing (same size, same root, same lot state), and accepted
 //! events move custody, ownership, mass, metal and origin as specified.
 
-mod common;
+use crate::common;
 
 use common::{Fixture, pid};
 use oretrail::ledger::{AppendError, verify_log};

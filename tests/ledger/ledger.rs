@@ -1,6 +1,6 @@
 //! The append pipeline, key rules, replays, proofs, recovery and rebuild.
 
-mod common;
+use crate::common;
 
 use common::ORIGIN;
 use common::{Fixture, key, pid};
