@@ -16,3 +16,4 @@ pub mod progress;
 pub mod rules;
 pub mod signer;
 pub mod store;
+pub mod witness;

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -189,16 +189,7 @@ fn demo() -> &'static Demo {
         // Building appends and waits for receipts, which must not happen on
         // a test's async thread.
         std::thread::spawn(|| {
-            let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            let prefix = "api_query-demo-";
-            if let Ok(entries) = std::fs::read_dir(scratch) {
-                for e in entries.flatten() {
-                    if e.file_name().to_string_lossy().starts_with(prefix) {
-                        let _ = std::fs::remove_dir_all(e.path());
-                    }
-                }
-            }
-            let dir: PathBuf = scratch.join(format!("{prefix}{}", std::process::id()));
+            let dir = common::scratch_folder("api_query-demo-");
             demo::build(&dir, DemoOptions::default()).expect("the demo builds");
             let ledger = Arc::new(Ledger::open(&dir, Options::default()).unwrap());
             let events = events_of(&ledger);

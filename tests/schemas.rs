@@ -767,6 +767,46 @@ async fn real_answers_validate_against_the_committed_schemas_and_drift_fails() {
         .collect();
     assert_eq!(statuses, [201, 422, 400]);
 
+    // A witness's cosignature: refused from an untrusted key, accepted
+    // once the operator trusts it, then served with its checkpoint.
+    let witness = oretrail::merkle::cosignature::Cosigner::new(
+        "witness.example.org/w1",
+        SecretKey::from_seed(&[0x57; 32]).signing_key().clone(),
+    )
+    .unwrap();
+    let latest = demo.send(Method::GET, "/v1/checkpoint", None).await;
+    let mut note =
+        oretrail::merkle::checkpoint::Note::parse(String::from_utf8_lossy(&latest.body).as_ref())
+            .unwrap();
+    let checkpoint = oretrail::merkle::checkpoint::parse_body(note.body()).unwrap();
+    note.add_signature(
+        witness
+            .cosign(&checkpoint, Timestamp::now().as_millis() / 1000)
+            .unwrap(),
+    )
+    .unwrap();
+    let cosigned = json!({ "checkpoint": note.to_string() });
+    let route = "/v1/checkpoint/cosignatures";
+    let untrusted = demo.post(&mut schemas, route, &cosigned).await;
+    assert_eq!(untrusted.status, StatusCode::FORBIDDEN);
+    let data = demo.keys.parent().and_then(Path::parent).unwrap();
+    let trusted = witness.verifier().clone();
+    oretrail::witness::TrustFile::of(data)
+        .update(|t| Ok(t.trust(trusted)?))
+        .unwrap();
+    schemas.check_request(route, &cosigned);
+    let accepted = demo.post(&mut schemas, route, &cosigned).await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    let size = checkpoint.size();
+    let served = demo
+        .get(
+            &mut schemas,
+            "/v1/checkpoint/{size}",
+            &format!("/v1/checkpoint/{size}"),
+        )
+        .await;
+    assert_eq!(String::from_utf8_lossy(&served.body), note.to_string());
+
     // Errors of the edge itself, outside any documented operation: a
     // method the route does not take, and a path no route has.
     for (method, uri, status) in [

@@ -429,6 +429,11 @@ impl<'a, R: Records> Disclosure<'a, R> {
         }
     }
 
+    /// What the policy reads.
+    pub fn records(&self) -> &'a R {
+        self.records
+    }
+
     pub fn viewer(&self) -> Option<&Viewer> {
         self.viewer
     }

@@ -45,6 +45,17 @@ pub mod code {
     /// Authenticated, but the endpoint is open only to the operator and
     /// auditors.
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// A submitted checkpoint is not one this log signed (another key, or
+    /// another origin).
+    pub const BAD_CHECKPOINT: &str = "BAD_CHECKPOINT";
+    /// A trusted witness's cosignature does not verify, is dated too far
+    /// ahead, or the submission carries none.
+    pub const BAD_COSIGNATURE: &str = "BAD_COSIGNATURE";
+    /// A cosignature from a key the operator does not trust as a witness.
+    pub const UNTRUSTED_WITNESS: &str = "UNTRUSTED_WITNESS";
+    /// A checkpoint signed by this log's key that is not this log's tree
+    /// at its size: evidence of a fork.
+    pub const CHECKPOINT_CONFLICT: &str = "CHECKPOINT_CONFLICT";
 
     /// Every code above, for the OpenAPI document and the JSON Schemas
     /// (`tests/schemas.rs` fails when a code is missing here).
@@ -62,6 +73,10 @@ pub mod code {
         TIMEOUT,
         UNAUTHENTICATED,
         FORBIDDEN,
+        BAD_CHECKPOINT,
+        BAD_COSIGNATURE,
+        UNTRUSTED_WITNESS,
+        CHECKPOINT_CONFLICT,
     ];
 }
 

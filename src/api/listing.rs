@@ -77,6 +77,22 @@ pub(super) async fn read_catalog<T: Send + 'static>(
     .await?
 }
 
+/// [`read_catalog`] as `viewer`: `read` also gets the access policy's
+/// answers for it, over the ledger's records.
+pub(super) async fn read_disclosed<T: Send + 'static>(
+    app: &AppState,
+    viewer: Viewer,
+    read: impl FnOnce(&Ledger, &Tables, &Disclosure<'_, LedgerRecords<'_>>) -> Result<T, ApiError>
+    + Send
+    + 'static,
+) -> Result<T, ApiError> {
+    read_catalog(app, move |ledger, tables| {
+        let records = LedgerRecords(ledger);
+        read(ledger, tables, &Disclosure::new(Some(&viewer), &records))
+    })
+    .await
+}
+
 /// A JSON answer serialized where it was built, on the blocking thread
 /// that read it: a large answer such as a provenance graph (hundreds of
 /// kilobytes, about a millisecond to write) then keeps no async worker
@@ -487,15 +503,13 @@ pub(super) async fn events(
         query.cursor.as_deref(),
         query.limit.as_deref(),
     )?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |ledger, tables, disclosure| {
         let page = tables.events_where(
             &filter,
             paging.from,
             paging.limit,
-            budget(&disclosure),
-            |i| visible_event_item(ledger, &disclosure, i),
+            budget(disclosure),
+            |i| visible_event_item(ledger, disclosure, i),
         )?;
         Ok(Json(EventsBody {
             events: page.items,
@@ -560,13 +574,11 @@ pub(super) async fn participants(
         query.cursor.as_deref(),
         query.limit.as_deref(),
     )?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |_, tables, disclosure| {
         let page = tables.participants(kind, paging.from, paging.limit);
         let mut participants = Vec::with_capacity(page.items.len());
         for id in &page.items {
-            let participant = records.participant(id)?.ok_or_else(|| {
+            let participant = disclosure.records().participant(id)?.ok_or_else(|| {
                 ApiError::internal(&format!(
                     "participant {id} is in the catalog, not the state"
                 ))
@@ -677,16 +689,14 @@ pub(super) async fn flags(
         query.cursor.as_deref(),
         query.limit.as_deref(),
     )?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |_, tables, disclosure| {
         let page = tables.flags_where(
             &filter,
             paging.from,
             paging.limit,
-            budget(&disclosure),
+            budget(disclosure),
             |id| -> Result<Option<FlagItem>, ApiError> {
-                let flag = records.flag(id)?.ok_or_else(|| {
+                let flag = disclosure.records().flag(id)?.ok_or_else(|| {
                     ApiError::internal(&format!("flag {id:?} is in the catalog, not the state"))
                 })?;
                 Ok(disclosure.flag(&flag)?.then(|| flag_item(flag)))

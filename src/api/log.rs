@@ -34,17 +34,19 @@ use crate::model::{Event, Timestamp};
 /// Most entries one `GET /v1/entries` answers with.
 pub const MAX_ENTRIES_PER_PAGE: u64 = 1000;
 
-/// `GET /v1/checkpoint`: the latest C2SP checkpoint note, `text/plain`.
+/// `GET /v1/checkpoint`: the latest C2SP checkpoint note, `text/plain`,
+/// with the cosignatures of the trusted witnesses that cosigned it
+/// (`api::witness`).
 #[utoipa::path(
     get,
     path = "/v1/checkpoint",
     tag = "log",
     responses(
-        (status = 200, description = "The latest C2SP checkpoint note: origin, tree size, base64 root, a blank line and the log key's signature line.", content_type = "text/plain", body = String),
+        (status = 200, description = "The latest C2SP checkpoint note: origin, tree size, base64 root, a blank line, the log key's signature line, then a C2SP tlog-cosignature line of each trusted witness that cosigned this checkpoint.", content_type = "text/plain", body = String),
     )
 )]
 pub(super) async fn checkpoint(State(app): State<AppState>) -> Response {
-    app.ledger.checkpoint().to_string().into_response()
+    super::witness::latest_cosigned(&app).await.into_response()
 }
 
 /// `GET /v1/log/key`: the verifier key line

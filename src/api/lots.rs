@@ -30,7 +30,7 @@ use super::access::{Disclosure, LedgerRecords};
 use super::error::{ApiError, ErrorBody};
 use super::listing::{
     EventItem, JsonBytes, Listing, budget, enum_parameter, next_cursor, paging,
-    participant_parameter, query_rejection, read_catalog, time_parameter, visible_event_item,
+    participant_parameter, query_rejection, read_disclosed, time_parameter, visible_event_item,
 };
 use super::log::path_rejection;
 use crate::access::{self, LotSight, Viewer};
@@ -195,15 +195,13 @@ pub(super) async fn lots(
     // Filters on a lot's state now would tell a former holder who holds
     // the lot now, or where it is: they match only lots seen in full.
     let in_full_only = filter.holder.is_some() || filter.status.is_some();
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |_, tables, disclosure| {
         let page = tables.lots_where(
             &filter,
             paging.from,
             paging.limit,
-            budget(&disclosure),
-            |item| listed_lot(&records, &disclosure, item, in_full_only),
+            budget(disclosure),
+            |item| listed_lot(disclosure.records(), disclosure, item, in_full_only),
         )?;
         Ok(Json(LotsBody {
             lots: page.items,
@@ -258,9 +256,7 @@ pub(super) async fn history(
         query.cursor.as_deref(),
         query.limit.as_deref(),
     )?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |ledger, tables, disclosure| {
         let all = tables.lot_entries(&id).ok_or_else(|| no_lot(&id))?;
         // Hidden and missing lots are answered alike.
         if !disclosure.lot_id(&id)? {
@@ -270,9 +266,9 @@ pub(super) async fn history(
         let page = catalog::page_where(
             all[start..].iter().copied(),
             paging.limit,
-            budget(&disclosure),
+            budget(disclosure),
             |i| (i, i + 1),
-            |i| visible_event_item(ledger, &disclosure, i),
+            |i| visible_event_item(ledger, disclosure, i),
         )?;
         Ok(Json(HistoryBody {
             lot: id,
@@ -412,10 +408,8 @@ pub(super) async fn provenance(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<JsonBytes, ApiError> {
     let id = lot_path(id)?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
-        JsonBytes::of(&lot_provenance(ledger, tables, &disclosure, &id)?)
+    read_disclosed(&app, viewer, move |ledger, tables, disclosure| {
+        JsonBytes::of(&lot_provenance(ledger, tables, disclosure, &id)?)
     })
     .await
 }
@@ -454,9 +448,7 @@ pub(super) async fn downstream(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<JsonBytes, ApiError> {
     let id = lot_path(id)?;
-    read_catalog(&app, move |ledger, tables| {
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
+    read_disclosed(&app, viewer, move |_, tables, disclosure| {
         let graph = tables.downstream(&id).ok_or_else(|| no_lot(&id))?;
         // Hidden and missing lots are answered alike.
         if !disclosure.lot_id(&id)? {
@@ -467,7 +459,7 @@ pub(super) async fn downstream(
         let mut lots = Vec::with_capacity(graph.nodes.len());
         for node in graph.nodes {
             let lot_id = node.id.clone();
-            if let Some(listed) = listed_lot(&records, &disclosure, node, false)? {
+            if let Some(listed) = listed_lot(disclosure.records(), disclosure, node, false)? {
                 if matches!(listed, ListedLot::Full(_)) {
                     in_full.insert(lot_id.clone());
                 }

@@ -17,7 +17,8 @@
 //! |---|---|
 //! | `POST /v1/events` | append one signed event |
 //! | `POST /v1/events/batch` | append many, each accepted or refused on its own |
-//! | `GET /v1/checkpoint` | latest C2SP checkpoint note |
+//! | `GET /v1/checkpoint` | latest C2SP checkpoint note, with its witnesses' cosignatures |
+//! | `GET /v1/checkpoint/{size}`, `POST /v1/checkpoint/cosignatures` | a cosigned checkpoint of that size; a trusted witness's cosignature in ([`witness`]) |
 //! | `GET /v1/log/key` | C2SP verifier key line of the log key |
 //! | `GET /v1/entries/{index}`, `GET /v1/entries?start=S&end=E` | entries, leaf hashes and bytes |
 //! | `GET /v1/proofs/inclusion?index=I&tree_size=N` | RFC 9162 inclusion proof |
@@ -26,11 +27,14 @@
 //! | `GET /v1/lots`, `/v1/participants`, `/v1/flags` | listings with filters and cursor paging (catalog) |
 //! | `GET /v1/lots/{id}/history` | the entries naming a lot |
 //! | `GET /v1/lots/{id}/provenance`, `/v1/lots/{id}/downstream` | backward graph to the mines with shares and exposure; every lot made from it |
+//! | `GET /v1/lots/{id}/passport` | the lot passport: its graph and every entry behind it with inclusion proofs, one file to verify offline ([`passport`]) |
 //! | `GET /v1/events` | entries with EPCIS-style filters (`eventType`, `EQ_bizStep`, `GE_`/`LT_eventTime`, `MATCH_epc`, `participant`) |
+//! | `GET /v1/audit/bundle`, `/v1/audit/epcis`, `/v1/audit/reports/{kind}` | the audit bundle (operator and auditors); an EPCIS 2.0 document of a selection; the audit reports ([`audit`]) |
 //! | `GET /v1/openapi.json`, `GET /docs/` | OpenAPI 3.1 document ([`openapi::ApiDoc`]) and the docs page over it |
 //! | `GET /metrics` | Prometheus metrics (per [`AppState`]) |
 
 pub mod access;
+mod audit;
 pub mod error;
 mod events;
 mod listing;
@@ -38,7 +42,9 @@ mod log;
 mod lots;
 mod metrics;
 pub mod openapi;
+mod passport;
 mod query;
+mod witness;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,6 +66,7 @@ pub use log::MAX_ENTRIES_PER_PAGE;
 use crate::access::tokens::TokenStore;
 use crate::catalog::Catalog;
 use crate::ledger::Ledger;
+use crate::witness::WitnessDesk;
 
 /// The edge's limits. Requests beyond them are refused with a JSON error
 /// before they reach the ledger.
@@ -103,6 +110,8 @@ pub struct AppState {
     metrics: Arc<metrics::Metrics>,
     /// The bearer tokens readers authenticate with (`api::access`).
     tokens: Arc<TokenStore>,
+    /// The trusted witnesses and the cosignatures kept (`api::witness`).
+    witnesses: Arc<WitnessDesk>,
 }
 
 impl AppState {
@@ -114,6 +123,10 @@ impl AppState {
         let key_line = ledger.log_key_line().map(Arc::from);
         let catalog = Arc::new(Catalog::follow(&ledger));
         let tokens = Arc::new(TokenStore::watching(ledger.dir()));
+        let witnesses = Arc::new(WitnessDesk::new(
+            ledger.dir(),
+            ledger.info().map(|i| i.origin),
+        ));
         Self {
             ledger,
             catalog,
@@ -121,6 +134,7 @@ impl AppState {
             key_line,
             metrics: Arc::new(metrics::Metrics::new()),
             tokens,
+            witnesses,
         }
     }
 
@@ -164,6 +178,12 @@ pub fn router(state: AppState) -> Router {
             post(events::post_batch).layer(DefaultBodyLimit::max(limits.max_batch_body)),
         )
         .route("/v1/checkpoint", get(log::checkpoint))
+        .route("/v1/checkpoint/{size}", get(witness::checkpoint_at))
+        .route(
+            "/v1/checkpoint/cosignatures",
+            post(witness::post_cosignatures)
+                .layer(DefaultBodyLimit::max(witness::MAX_COSIGNATURE_BODY)),
+        )
         .route("/v1/log/key", get(log::log_key))
         .route("/v1/entries", get(log::entries))
         .route("/v1/entries/{index}", get(log::entry))
@@ -174,10 +194,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/lots/{id}/history", get(lots::history))
         .route("/v1/lots/{id}/provenance", get(lots::provenance))
         .route("/v1/lots/{id}/downstream", get(lots::downstream))
+        .route("/v1/lots/{id}/passport", get(passport::passport))
         .route("/v1/participants", get(listing::participants))
         .route("/v1/participants/{id}", get(query::participant))
         .route("/v1/flags", get(listing::flags))
         .route("/v1/flags/{entry}/{n}", get(query::flag))
+        .route("/v1/audit/bundle", get(audit::bundle))
+        .route("/v1/audit/epcis", get(audit::epcis))
+        .route("/v1/audit/reports/{kind}", get(audit::report))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics::export))
         .merge(openapi::docs())

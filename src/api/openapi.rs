@@ -20,7 +20,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::error::{ApiError, ErrorBody};
-use super::{events, listing, log, lots, metrics, query};
+use super::{audit, events, listing, log, lots, metrics, passport, query, witness};
 
 /// Where the document is served; the docs page reads it from here.
 pub const DOCUMENT_PATH: &str = "/v1/openapi.json";
@@ -51,6 +51,8 @@ pub const BEARER_SCHEME: &str = "bearer";
         events::post_event,
         events::post_batch,
         log::checkpoint,
+        witness::checkpoint_at,
+        witness::post_cosignatures,
         log::log_key,
         log::entries,
         log::entry,
@@ -61,11 +63,15 @@ pub const BEARER_SCHEME: &str = "bearer";
         lots::history,
         lots::provenance,
         lots::downstream,
+        passport::passport,
         query::participant,
         listing::participants,
         query::flag,
         listing::flags,
         listing::events,
+        audit::bundle,
+        audit::epcis,
+        audit::report,
         document,
         metrics::export,
     ),
@@ -73,8 +79,9 @@ pub const BEARER_SCHEME: &str = "bearer";
     modifiers(&EdgeConventions),
     tags(
         (name = "write", description = "Signed events in; answered once durable."),
-        (name = "log", description = "The log for outside verifiers: checkpoints, the log key, entries and RFC 9162 proofs. Public."),
+        (name = "log", description = "The log for outside verifiers: checkpoints with their witnesses' cosignatures, the log key, entries and RFC 9162 proofs; witnesses' cosignatures in. Public."),
         (name = "state", description = "The current state of lots, participants and red flags."),
+        (name = "audit", description = "Audit outputs built from the log and verified on the way: the audit bundle, EPCIS 2.0 documents, reports."),
         (name = "operations", description = "The API's own description and metrics."),
     )
 )]

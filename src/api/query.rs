@@ -12,7 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::access::{Disclosure, LedgerRecords};
 use super::error::{ApiError, ErrorBody};
-use super::listing::{as_of, read_catalog};
+use super::listing::{as_of, read_disclosed};
 use super::log::path_rejection;
 use crate::access::{
     LotSight, LotSummary, ParticipantDetail, ParticipantIdentity, Records, Viewer, site_view,
@@ -268,13 +268,11 @@ pub(super) async fn participant(
     let Path(id) = id.map_err(path_rejection)?;
     let id = ParticipantId::new(id).map_err(|e| ApiError::malformed(e.to_string()))?;
     let lookup = id.clone();
-    let body = read_catalog(&app, move |ledger, tables| {
+    let body = read_disclosed(&app, viewer, move |ledger, tables, disclosure| {
         let links = tables.participant(&lookup);
         let body = read_participant(ledger.state(), links, &lookup, as_of(tables))?;
-        let records = LedgerRecords(ledger);
-        let disclosure = Disclosure::new(Some(&viewer), &records);
         Ok(match body {
-            Some(body) => Some(disclose_participant(body, &disclosure)?),
+            Some(body) => Some(disclose_participant(body, disclosure)?),
             None => None,
         })
     })

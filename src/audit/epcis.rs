@@ -16,7 +16,7 @@
 //! Everything but [`export`] and [`export_each`] (which read the log) is
 //! pure: a function of the entries and the state at each.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 
@@ -76,6 +76,10 @@ pub struct Selection {
     /// Only events this participant signed, or that name it as a source
     /// or destination party.
     pub participant: Option<ParticipantId>,
+    /// Only events of these entries: what an access policy lets a reader
+    /// see (the HTTP export for a member); every entry when `None`. The
+    /// document then says it holds only disclosed events.
+    pub entries: Option<BTreeSet<u64>>,
 }
 
 /// A lot and how far along its graph of splits, blends and
@@ -381,6 +385,12 @@ struct SelectionRecord {
         skip_serializing_if = "Option::is_none"
     )]
     participant: Option<String>,
+    /// Set when the selection was narrowed to what the reader may see.
+    #[serde(
+        rename = "oretrail:disclosedOnly",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    disclosed_only: bool,
 }
 
 impl From<&Selection> for SelectionRecord {
@@ -392,6 +402,7 @@ impl From<&Selection> for SelectionRecord {
             from: s.from,
             until: s.until,
             participant: s.participant.as_ref().map(party_uri),
+            disclosed_only: s.entries.is_some(),
         }
     }
 }
@@ -834,7 +845,11 @@ impl Collector {
             .lots
             .as_ref()
             .is_none_or(|lots| body.lots().into_iter().any(|l| lots.contains(l)));
-        if !(type_matches && in_period && lot_matches) {
+        let disclosed = s
+            .entries
+            .as_ref()
+            .is_none_or(|entries| entries.contains(&a.entry.index));
+        if !(type_matches && in_period && lot_matches && disclosed) {
             return None;
         }
         let mut event = EpcisEvent {

@@ -12,9 +12,16 @@
 //! that state; only [`LogSnapshot`] and the file functions of [`bundle`]
 //! touch files. Nothing here knows HTTP: an endpoint calls these functions
 //! and writes what they return.
+//!
+//! The lot passport ([`passport`]) is the one output that may also be built
+//! from an open ledger (the server's, with its catalog and index, at its
+//! latest checkpoint) instead of a snapshot; both sources feed one builder
+//! and give the same bytes at the same checkpoint.
 
 pub mod bundle;
 pub mod epcis;
+pub mod passport;
+pub mod report;
 mod snapshot;
 
 use std::path::PathBuf;

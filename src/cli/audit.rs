@@ -1,6 +1,7 @@
-//! `oretrail audit ...`: the EPCIS 2.0 export, and audit bundles (export
-//! and offline verification). Each reads the log file alone, read-only,
-//! so it works while a server holds the ledger open.
+//! `oretrail audit ...`: the EPCIS 2.0 export, audit bundles (export and
+//! offline verification) and audit reports (`audit report KIND`). Each
+//! reads the log file alone, read-only, so it works while a server holds
+//! the ledger open.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,18 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::audit::epcis::{self, LotSelection, Reach, Selection, TypeFilter};
-use crate::audit::{LogSnapshot, bundle};
+use crate::audit::report::cmrt::CmrtRequest;
+use crate::audit::report::flags::FlagsRequest;
+use crate::audit::report::impact::{ImpactRequest, Target};
+use crate::audit::report::kpis::KpisRequest;
+use crate::audit::report::mass_balance::MassBalanceRequest;
+use crate::audit::report::origin::OriginRequest;
+use crate::audit::report::receipts::ReceiptsRequest;
+use crate::audit::report::sample::SampleRequest;
+use crate::audit::report::{self, Params, Period, Request, Scope};
+use crate::audit::{AuditError, LogSnapshot, bundle};
 use crate::ledger::LOG_FILE;
-use crate::model::{LotId, ParticipantId, Timestamp};
+use crate::model::{LotId, ParticipantId, SiteId, Timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -70,6 +80,280 @@ pub enum AuditCommand {
         #[arg(long)]
         log_key: Option<String>,
     },
+    /// Audit reports for a site or organisation and a period, computed
+    /// while verifying the whole log, as JSON (the whole report, with a
+    /// header naming the checkpoint it was computed from) or CSV (one row
+    /// per line item). Exit 0 when the report is written, even when it
+    /// shows something to look at (a mass-balance variance, open red
+    /// flags, refused deliveries: printed to stderr as `warning:` lines);
+    /// 1 when the log does not verify (nothing is written); 2 on bad
+    /// arguments (an unknown participant, an empty period) or I/O errors.
+    Report {
+        #[command(subcommand)]
+        kind: ReportCommand,
+    },
+}
+
+/// The kinds of audit report (README, "Audit reports", defines each).
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Line-item receipt summary: every delivery received (or refused) in
+    /// the period, with lot, supplier, mines and countries of origin, wet
+    /// and dry mass, assays, contained metal, documents and red flags.
+    Receipts(ReportArgs),
+    /// Contained-metal mass balance per metal: opening + receipts +
+    /// produced - outputs - losses - closing = variance (0 when it closes;
+    /// otherwise the assay revisions of metal held, listed), with each
+    /// transformation's recovery factors.
+    MassBalance(ReportArgs),
+    /// Country-of-origin breakdown of the contained metal received,
+    /// produced and dispatched in the period: large-scale mined,
+    /// artisanal, recycled, CAHRA or not, in grams and exact shares.
+    Origin(ReportArgs),
+    /// Red-flag register: every flag raised in the period, its decisions
+    /// with dates and notes, and the flags still open.
+    Flags(ReportArgs),
+    /// Supplier KPIs of an organisation (--org, or --site for the one it
+    /// acts for): share of current suppliers that passed ESG review, new
+    /// suppliers passed, local procurement share, overdue reviews,
+    /// sanctioned suppliers and receipts from them (must be 0).
+    Kpis(ReportArgs),
+    /// CMRT/EMRT-style rows of a buyer (--site for one participant, --org
+    /// for an organisation): the smelters and mines of the metal in the
+    /// lots it bought or received in the period, with exact shares.
+    Cmrt(ReportArgs),
+    /// Forward impact of a mine site (a CAHRA finding) or a supplier (a
+    /// sanction): every lot its material reached, with its share, holder
+    /// and owner, and every customer, with the entries behind each.
+    Impact(ImpactArgs),
+    /// A reproducible audit sample: N receipts chosen by SHA-256 of the
+    /// seed and each receipt's event id, each with its evidence chain back
+    /// to the mines, and the checkpoint it was drawn from.
+    Sample(SampleArgs),
+}
+
+/// What `audit report impact` takes.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").args(["site", "supplier"]).required(true)))]
+pub struct ImpactArgs {
+    #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+    pub data: PathBuf,
+    /// A registered mine or recycling site (for example one newly
+    /// determined to be in a CAHRA).
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+    /// A participant (for example a newly sanctioned supplier): the lots
+    /// it produced, received or bought, and what was made from them.
+    #[arg(long, value_name = "PARTICIPANT")]
+    pub supplier: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+    /// Where to write the report (stdout when absent).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `audit report sample` takes: a scope and period, a seed and N.
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Any text or number; the same seed on the same ledger and
+    /// checkpoint draws the same receipts.
+    #[arg(long)]
+    pub seed: String,
+    /// How many receipts to draw (all of them when fewer exist).
+    #[arg(long, value_name = "N")]
+    pub count: u64,
+}
+
+/// The scope a report cannot do without.
+fn required_scope(args: &ReportArgs, kind: &str) -> anyhow::Result<Scope> {
+    args.scope()?.with_context(|| {
+        format!("audit report {kind} needs --org ORGANISATION or --site PARTICIPANT")
+    })
+}
+
+/// `audit report impact`: its target, written like any other report.
+fn impact_report(a: &ImpactArgs, progress: bool) -> anyhow::Result<ExitCode> {
+    let target = match (&a.site, &a.supplier) {
+        (Some(site), _) => {
+            Target::Site(SiteId::new(site.as_str()).with_context(|| format!("--site {site:?}"))?)
+        }
+        (None, Some(p)) => Target::Supplier(
+            ParticipantId::new(p.as_str()).with_context(|| format!("--supplier {p:?}"))?,
+        ),
+        (None, None) => {
+            anyhow::bail!("audit report impact needs --site SITE or --supplier PARTICIPANT")
+        }
+    };
+    let output = ReportArgs {
+        data: a.data.clone(),
+        site: None,
+        org: None,
+        from: None,
+        until: None,
+        format: a.format,
+        out: a.out.clone(),
+    };
+    write_report(&output, &ImpactRequest { target }, progress)
+}
+
+/// What every report command takes.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("scope").args(["site", "org"])))]
+pub struct ReportArgs {
+    #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+    pub data: PathBuf,
+    /// The participant that holds the lots (a smelter, a warehouse):
+    /// custody on the ledger is held by participants, not by registered
+    /// (mine) sites. Without --site or --org: the whole ledger.
+    #[arg(long, value_name = "PARTICIPANT")]
+    pub site: Option<String>,
+    /// An organisation: the participant and everyone appointed to act for
+    /// it (their custody, and its red-flag register).
+    #[arg(long, value_name = "PARTICIPANT")]
+    pub org: Option<String>,
+    /// Start of the period (RFC 3339, UTC), inclusive, by record time;
+    /// from the first entry when absent.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the period (RFC 3339, UTC), exclusive, by record time; up
+    /// to the last checkpoint when absent.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+    /// Where to write the report (stdout when absent).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+}
+
+impl ReportArgs {
+    /// `--site` or `--org`, checked as participant ids (whether they are
+    /// registered is checked against the log).
+    pub fn scope(&self) -> anyhow::Result<Option<Scope>> {
+        let id = |text: &str, flag: &str| {
+            ParticipantId::new(text).with_context(|| {
+                format!(
+                    "--{flag} {text:?} is not a participant id (custody is held by \
+                     participants such as a smelter, not by registered mine sites)"
+                )
+            })
+        };
+        Ok(match (&self.site, &self.org) {
+            (Some(site), _) => Some(Scope::Site(id(site, "site")?)),
+            (None, Some(org)) => Some(Scope::Organisation(id(org, "org")?)),
+            (None, None) => None,
+        })
+    }
+
+    /// `--from` and `--until`; refused when empty.
+    pub fn period(&self) -> anyhow::Result<Period> {
+        let time = |text: &Option<String>, flag: &str| {
+            text.as_deref()
+                .map(|t| Timestamp::parse(t).with_context(|| format!("--{flag}")))
+                .transpose()
+        };
+        Ok(Period::new(
+            time(&self.from, "from")?,
+            time(&self.until, "until")?,
+        )?)
+    }
+
+    pub fn params(&self) -> anyhow::Result<Params> {
+        Ok(Params {
+            scope: self.scope()?,
+            period: self.period()?,
+        })
+    }
+}
+
+fn run_report(kind: ReportCommand, progress: bool) -> anyhow::Result<ExitCode> {
+    let (args, request): (&ReportArgs, Box<dyn Request>) = match &kind {
+        ReportCommand::Receipts(a) => (a, Box::new(ReceiptsRequest(a.params()?))),
+        ReportCommand::MassBalance(a) => (a, Box::new(MassBalanceRequest(a.params()?))),
+        ReportCommand::Origin(a) => (a, Box::new(OriginRequest(a.params()?))),
+        ReportCommand::Flags(a) => (a, Box::new(FlagsRequest(a.params()?))),
+        ReportCommand::Kpis(a) => (
+            a,
+            Box::new(KpisRequest {
+                scope: required_scope(a, "kpis")?,
+                period: a.period()?,
+            }),
+        ),
+        ReportCommand::Cmrt(a) => (
+            a,
+            Box::new(CmrtRequest {
+                scope: required_scope(a, "cmrt")?,
+                period: a.period()?,
+            }),
+        ),
+        ReportCommand::Impact(a) => return impact_report(a, progress),
+        ReportCommand::Sample(a) => (
+            &a.report,
+            Box::new(SampleRequest {
+                scope: a.report.scope()?,
+                period: a.report.period()?,
+                seed: a.seed.clone(),
+                count: a.count,
+            }),
+        ),
+    };
+    write_report(args, request.as_ref(), progress)
+}
+
+/// Computes `request` over the log in `args.data` and writes it as asked.
+pub fn write_report(
+    args: &ReportArgs,
+    request: &dyn Request,
+    progress: bool,
+) -> anyhow::Result<ExitCode> {
+    let snapshot = LogSnapshot::open(&args.data.join(LOG_FILE))?;
+    let report = match report::compute(&snapshot, &[request], Timestamp::now(), progress) {
+        Err(AuditError::Verify(failure)) => {
+            println!(
+                "FAILED at entry {}: {}; no report is made from a log that does not verify",
+                failure.index, failure.reason
+            );
+            return Ok(ExitCode::from(1));
+        }
+        other => other?.pop().context("the report was not computed")?,
+    };
+    let mut bytes = Vec::new();
+    match args.format {
+        ReportFormat::Json => report.write_json(&mut bytes)?,
+        ReportFormat::Csv => report.write_csv(&mut bytes)?,
+    }
+    match &args.out {
+        Some(path) => {
+            write_whole(path, &bytes)?;
+            let header = report.header();
+            println!(
+                "wrote the {} report ({} rows) computed from {} at tree size {}, root {}, to {}",
+                header.report,
+                report.row_count(),
+                header.ledger.origin,
+                header.ledger.tree_size,
+                header.ledger.root,
+                path.display()
+            );
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(&bytes)
+            .context("writing the report to stdout")?,
+    }
+    for finding in report.findings() {
+        eprintln!("warning: {finding}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
@@ -102,6 +386,7 @@ pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
                 from: from.as_deref().map(Timestamp::parse).transpose()?,
                 until: until.as_deref().map(Timestamp::parse).transpose()?,
                 participant: participant.map(ParticipantId::new).transpose()?,
+                entries: None,
             };
             let snapshot = LogSnapshot::open(&data.join(LOG_FILE))?;
             let document = epcis::export(&snapshot, &selection, Timestamp::now(), progress)?;
@@ -177,6 +462,7 @@ pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        AuditCommand::Report { kind } => run_report(kind, progress),
     }
 }
 

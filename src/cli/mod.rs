@@ -3,7 +3,9 @@
 mod audit;
 pub mod client;
 mod load;
+mod passport;
 mod token;
+pub mod witness;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -91,11 +93,19 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print the latest signed checkpoint note.
+    /// Print the latest signed checkpoint note of a data folder; or, with
+    /// `verify`, check a served one and its witnesses' cosignatures.
     Checkpoint {
+        #[command(subcommand)]
+        command: Option<witness::CheckpointCommand>,
         #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
         data: PathBuf,
     },
+    /// Witness a log: check each new checkpoint extends the last one this
+    /// witness cosigned, cosign it (C2SP tlog-cosignature) and submit the
+    /// cosignature; alarm and exit 3 on a fork or rollback. Subcommands:
+    /// a witness's key line, and the operator's trusted witnesses.
+    Witness(witness::WitnessArgs),
     /// Print the log's verifier key line: <origin>+<key id>+<base64 key>.
     LogKey {
         #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
@@ -122,10 +132,19 @@ enum Command {
     /// prints events/s and p50/p99 latencies (BENCHMARKS.md, "HTTP load").
     Load(load::LoadArgs),
     /// Audit outputs from the log alone (works while the server runs):
-    /// the GS1 EPCIS 2.0 export, and audit bundles to export and verify.
+    /// the GS1 EPCIS 2.0 export, audit bundles to export and verify, and
+    /// audit reports.
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// Lot passports (works while the server runs): `passport export LOT`
+    /// writes one file with a lot's provenance graph and every entry behind
+    /// it, with inclusion proofs against a signed checkpoint;
+    /// `passport verify FILE` checks it offline.
+    Passport {
+        #[command(subcommand)]
+        command: passport::PassportCommand,
     },
     /// Sign a JSON event and POST it to a server's /v1/events (plain
     /// http:// only); prints the receipt.
@@ -309,7 +328,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}", key.public());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoint { data } => {
+        Command::Checkpoint {
+            command: Some(command),
+            ..
+        } => witness::run_checkpoint(command),
+        Command::Witness(args) => witness::run(args),
+        Command::Checkpoint {
+            data,
+            command: None,
+        } => {
             let head = ledger::read_head(&data.join(LOG_FILE))?;
             print!("{}", head.note);
             Ok(ExitCode::SUCCESS)
@@ -357,6 +384,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token { command } => token::run(command),
         Command::Load(args) => load::run(args),
         Command::Audit { command } => audit::run(command, progress),
+        Command::Passport { command } => passport::run(command, progress),
         Command::Submit { url, sign } => {
             let signed = client::sign_file(&sign.event, &sign.key, sign.ledger.as_deref())?;
             let answer = client::submit(&url, &signed)?;

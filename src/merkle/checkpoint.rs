@@ -179,7 +179,7 @@ fn is_valid_key_name(name: &str) -> bool {
             .any(|c| c.is_whitespace() || c == '+' || u32::from(c) < 0x20)
 }
 
-fn check_key_name(name: &str) -> Result<(), NoteError> {
+pub(super) fn check_key_name(name: &str) -> Result<(), NoteError> {
     if is_valid_key_name(name) {
         Ok(())
     } else {

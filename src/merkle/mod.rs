@@ -1,4 +1,5 @@
-//! Merkle tree math from RFC 9162 section 2.1 and C2SP checkpoints.
+//! Merkle tree math from RFC 9162 section 2.1, C2SP checkpoints and
+//! witness cosignatures.
 //!
 //! This module is pure computation: it never touches files or the network.
 //! Stored hashes are read through the [`NodeSource`] trait so that the same
@@ -19,6 +20,7 @@
 //! `O(log n)` stored nodes.
 
 pub mod checkpoint;
+pub mod cosignature;
 mod frontier;
 mod proof;
 

@@ -17,7 +17,7 @@ use oretrail::audit::epcis::{self, LotSelection, Reach, Selection, TypeFilter};
 use oretrail::catalog::epcis::{EpcisType, EventType};
 use oretrail::codec;
 use oretrail::crypto::sha256;
-use oretrail::demo::{self, DemoOptions};
+use oretrail::demo;
 use oretrail::ledger::LOG_FILE;
 use oretrail::model::{Entry, Event, EventBody, LotId, LotKind, ParticipantId, Timestamp};
 use oretrail::store::FrameKind;
@@ -41,7 +41,6 @@ struct Recorded {
 }
 
 struct Demo {
-    _dir: tempfile::TempDir,
     log: PathBuf,
     entries: Vec<Recorded>,
 }
@@ -49,15 +48,9 @@ struct Demo {
 fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        demo::build(dir.path(), DemoOptions::default()).expect("the demo builds");
-        let log = dir.path().join(LOG_FILE);
+        let log = crate::demo_data().join(LOG_FILE);
         let entries = read_log(&log);
-        Demo {
-            _dir: dir,
-            log,
-            entries,
-        }
+        Demo { log, entries }
     })
 }
 
@@ -202,7 +195,7 @@ fn schema_errors(document: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_valid(document: &Value, what: &str) {
+pub(crate) fn assert_valid(document: &Value, what: &str) {
     let errors = schema_errors(document);
     assert!(
         errors.is_empty(),

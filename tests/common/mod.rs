@@ -203,3 +203,24 @@ impl ServedDemo {
         (status, rest)
     }
 }
+
+/// A scratch folder for this test process under the target's temporary
+/// folder, named `<prefix><pid>`, for fixtures that outlive any one test
+/// (a demo ledger shared through a `static`). Folders of the same prefix
+/// left by processes that have ended are removed; those of running
+/// processes (another test run on the same machine) are left alone.
+pub fn scratch_folder(prefix: &str) -> PathBuf {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(entries) = std::fs::read_dir(scratch) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(prefix) else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    scratch.join(format!("{prefix}{}", std::process::id()))
+}
