@@ -58,7 +58,7 @@ pub mod code {
     pub const CHECKPOINT_CONFLICT: &str = "CHECKPOINT_CONFLICT";
 
     /// Every code above, for the OpenAPI document and the JSON Schemas
-    /// (`tests/schemas.rs` fails when a code is missing here).
+    /// (`tests/http/schemas.rs` fails when a code is missing here).
     pub const ALL: &[&str] = &[
         MALFORMED_REQUEST,
         MALFORMED_EVENT,

@@ -5,7 +5,7 @@
 //!
 //! There is one source of truth: the JSON Schemas are cut out of the same
 //! document ([`body_schemas`]), so a type that changes changes both, and
-//! `tests/schemas.rs` fails until the committed files are regenerated.
+//! `tests/http/schemas.rs` fails until the committed files are regenerated.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
@@ -37,8 +37,8 @@ pub const BEARER_SCHEME: &str = "bearer";
 /// `#[utoipa::path(...)]` attribute (method, path, parameters, bodies,
 /// responses) and name the handler in `paths(...)` below. The bodies it
 /// names (types deriving `utoipa::ToSchema`) become components on their
-/// own; `ORETRAIL_BLESS=1 cargo test --test schemas` then writes their
-/// JSON Schemas to `schemas/api/`. `tests/edge.rs` fails while a route of
+/// own; `ORETRAIL_BLESS=1 cargo test --test http schemas` then writes their
+/// JSON Schemas to `schemas/api/`. `tests/http/edge.rs` fails while a route of
 /// the router is missing from `paths(...)`.
 #[derive(OpenApi)]
 #[openapi(

@@ -2,7 +2,7 @@
 //! (`tower::ServiceExt::oneshot`), its happy path and its main error codes,
 //! and one test of the binary serving on a real socket.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,7 @@ struct Api {
     clock: TestClock,
     operator: Signer,
     /// The operator's bearer token: `get` reads as the operator, who sees
-    /// everything (`tests/access.rs` covers every other reader).
+    /// everything (`tests/http/access.rs` covers every other reader).
     token: String,
 }
 

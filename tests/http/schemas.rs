@@ -6,7 +6,7 @@
 //!   a deliberate change of a body, regenerate them with:
 //!
 //!   ```sh
-//!   ORETRAIL_BLESS=1 cargo test --test schemas
+//!   ORETRAIL_BLESS=1 cargo test --test http schemas
 //!   ```
 //!
 //! - Real answers of the server (the demo ledger behind the router, in
@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/api");
-const BLESS: &str = "ORETRAIL_BLESS=1 cargo test --test schemas";
+const BLESS: &str = "ORETRAIL_BLESS=1 cargo test --test http schemas";
 const SMELTER: &str = "smelter.pohjanmeri";
 const BUYER: &str = "buyer.rheinkabel";
 const AUDITOR: &str = "auditor.trailcheck";
@@ -75,13 +75,13 @@ fn index(schemas: &BTreeMap<String, Value>, uses: &BTreeMap<String, Vec<String>>
          takes or sends, standing alone: the body's schema with every schema it\n\
          uses under `$defs`. They are cut out of the OpenAPI document the server\n\
          serves at `GET /v1/openapi.json`, which is generated from the Rust\n\
-         types, so the two always agree. `tests/schemas.rs` fails when a file\n\
+         types, so the two always agree. `tests/http/schemas.rs` fails when a file\n\
          differs from what the types produce, and validates the server's real\n\
          answers against these files. Regenerate after a deliberate change of a\n\
          body with:\n\
          \n\
          ```sh\n\
-         ORETRAIL_BLESS=1 cargo test --test schemas\n\
+         ORETRAIL_BLESS=1 cargo test --test http schemas\n\
          ```\n\
          \n\
          Ids and hashes are hex in these bodies except in the log API\n\

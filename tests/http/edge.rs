@@ -5,7 +5,7 @@
 //! test of the binary: `oretrail --log-format json serve` writes one JSON
 //! line per request, with nothing secret in it.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,7 @@
 //! checked against the ledger state and the log itself); a small ledger
 //! built here gives exact, hand-computed expectations.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -34,7 +34,7 @@ use tower::ServiceExt as _;
 // -- harness -------------------------------------------------------------------
 
 /// The router and the operator's bearer token: queries read as the
-/// operator, who sees everything (what others see is `tests/access.rs`'s).
+/// operator, who sees everything (what others see is `tests/http/access.rs`'s).
 #[derive(Clone)]
 struct Client {
     router: Router,

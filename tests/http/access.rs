@@ -10,7 +10,7 @@
 //! and shipped to buyer A, C2 sold to buyer B. The smelter's compliance
 //! officer decides the flag.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! python3 is required: without it these tests fail rather than skip, so a
 //! CI machine that lost it cannot pass quietly.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
