@@ -138,14 +138,12 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
-    /// Lot passports (works while the server runs): `passport export LOT`
-    /// writes one file with a lot's provenance graph and every entry behind
-    /// it, with inclusion proofs against a signed checkpoint;
-    /// `passport verify FILE` checks it offline.
-    Passport {
-        #[command(subcommand)]
-        command: passport::PassportCommand,
-    },
+    /// Lot passports (works while the server runs): `passport LOT --out
+    /// FILE` (or `passport export LOT --out FILE`) writes one file with a
+    /// lot's provenance graph and every entry behind it, with inclusion
+    /// proofs against a signed checkpoint; `passport verify FILE` checks it
+    /// offline.
+    Passport(passport::PassportArgs),
     /// Sign a JSON event and POST it to a server's /v1/events (plain
     /// http:// only); prints the receipt.
     Submit {
@@ -384,7 +382,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token { command } => token::run(command),
         Command::Load(args) => load::run(args),
         Command::Audit { command } => audit::run(command, progress),
-        Command::Passport { command } => passport::run(command, progress),
+        Command::Passport(args) => passport::run(args, progress),
         Command::Submit { url, sign } => {
             let signed = client::sign_file(&sign.event, &sign.key, sign.ledger.as_deref())?;
             let answer = client::submit(&url, &signed)?;

@@ -2,9 +2,9 @@
 //! alone (read-only, so it works while a server holds the ledger open) and
 //! verified offline.
 //!
-//! The two commands are `passport export LOT` and `passport verify FILE`:
-//! a subcommand for each, so that no lot id (a lot may be called `verify`)
-//! can be taken for a command.
+//! The commands are `passport LOT --out FILE` (short for `passport export
+//! LOT --out FILE`) and `passport verify FILE`. A lot whose id is `export`
+//! or `verify` is exported with the long form, `passport export verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,20 +16,35 @@ use crate::audit::passport::{self, PassportFailure, VerifyOptions};
 use crate::ledger::LOG_FILE;
 use crate::model::LotId;
 
+/// `oretrail passport`: a subcommand, or the lot to export.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct PassportArgs {
+    #[command(subcommand)]
+    pub command: Option<PassportCommand>,
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+/// What exporting a passport takes.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The lot id.
+    #[arg(required = true)]
+    pub lot: Option<String>,
+    #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
+    pub data: PathBuf,
+    /// The passport file to write (replaced if it exists).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PassportCommand {
     /// Write the passport of a lot: its provenance graph down to the mines
     /// and every entry behind it, each with its inclusion proof against
     /// the log's latest checkpoint, after verifying the whole log.
-    Export {
-        /// The lot id.
-        lot: String,
-        #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
-        data: PathBuf,
-        /// The passport file to write (replaced if it exists).
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Export(ExportArgs),
     /// Verify a passport offline: the checkpoint signature, every inclusion
     /// proof, event signature and key registration, and the graph and
     /// shares recomputed from the events. Exit 0 when intact, 1 naming the
@@ -48,9 +63,13 @@ pub enum PassportCommand {
     },
 }
 
-pub fn run(command: PassportCommand, progress: bool) -> anyhow::Result<ExitCode> {
-    match command {
-        PassportCommand::Export { lot, data, out } => {
+pub fn run(args: PassportArgs, progress: bool) -> anyhow::Result<ExitCode> {
+    match args.command.unwrap_or(PassportCommand::Export(args.export)) {
+        PassportCommand::Export(ExportArgs { lot, data, out }) => {
+            // clap requires both unless a subcommand is given.
+            let (Some(lot), Some(out)) = (lot, out) else {
+                anyhow::bail!("passport needs a lot and --out FILE");
+            };
             let lot = LotId::new(lot)?;
             let (passport, bytes) =
                 passport::export_file(&data.join(LOG_FILE), &lot, &out, progress)

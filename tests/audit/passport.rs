@@ -790,6 +790,20 @@ async fn the_cli_and_the_endpoint_give_the_same_passport() {
         "the CLI and the endpoint agree byte for byte"
     );
     assert_eq!(&exported, demo_passport(lot));
+    // The short form, `passport LOT --out FILE`, is the same export.
+    let short = dir.path().join("short.passport");
+    let (ok, printed) = oretrail(&[
+        "passport",
+        lot.as_str(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        short.to_str().unwrap(),
+    ]);
+    assert!(ok, "{printed}");
+    assert_eq!(std::fs::read(&short).unwrap(), exported);
+    let (ok, printed) = oretrail(&["passport", lot.as_str()]);
+    assert!(!ok && printed.contains("--out"), "{printed}");
 
     let key = ledger.log_key_line().unwrap();
     let (ok, printed) = oretrail(&[
