@@ -345,10 +345,7 @@ pub fn write_report(
                 path.display()
             );
         }
-        None => std::io::stdout()
-            .lock()
-            .write_all(&bytes)
-            .context("writing the report to stdout")?,
+        None => to_stdout(&bytes, "the report")?,
     }
     for finding in report.findings() {
         eprintln!("warning: {finding}");
@@ -403,10 +400,7 @@ pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
                         path.display()
                     );
                 }
-                None => std::io::stdout()
-                    .lock()
-                    .write_all(&text)
-                    .context("writing the document to stdout")?,
+                None => to_stdout(&text, "the document")?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -475,4 +469,13 @@ fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Writes an output to stdout. A reader that stopped reading (`| head`)
+/// has what it wanted: that is not an error.
+fn to_stdout(bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.with_context(|| format!("writing {what} to stdout")),
+    }
 }
