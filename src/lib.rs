@@ -9,6 +9,7 @@ pub mod cli;
 pub mod codec;
 pub mod crypto;
 pub mod demo;
+pub mod files;
 pub mod ledger;
 pub mod merkle;
 pub mod model;

@@ -29,9 +29,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs::DirBuilder;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::crypto::{Digest, sha256};
+use crate::files::{self, Stamp};
 use crate::model::{ParticipantId, Timestamp};
 
 /// The folder of the data folder that holds the token file.
@@ -50,7 +51,8 @@ pub const ACCESS_DIR: &str = "access";
 pub const TOKENS_FILE: &str = "tokens.json";
 /// Held with an exclusive `flock` while the token file is changed.
 const LOCK_FILE: &str = "tokens.lock";
-/// Written in full and renamed over [`TOKENS_FILE`].
+/// Written in full and renamed over [`TOKENS_FILE`] (`crate::files`).
+#[cfg(test)]
 const TEMP_FILE: &str = "tokens.json.tmp";
 /// The first line of defence against reading some other JSON file: the
 /// file must say what it is, and in which version.
@@ -92,6 +94,13 @@ impl TokenError {
         TokenError::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    fn from_file(e: files::FileError) -> Self {
+        TokenError::Io {
+            path: e.path,
+            source: e.source,
         }
     }
 }
@@ -469,16 +478,7 @@ impl TokenFile {
             .create(&self.dir)
             .map_err(|e| TokenError::io(&self.dir, e))?;
         let lock_path = self.dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| TokenError::io(&lock_path, e))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| TokenError::io(&lock_path, e.into()))?;
+        let lock = files::lock_exclusive(&lock_path, true).map_err(TokenError::from_file)?;
         let mut table = self.load()?;
         let answer = change(&mut table)?;
         self.write(&table)?;
@@ -487,32 +487,11 @@ impl TokenFile {
         Ok(answer)
     }
 
-    /// Writes `table` over the file: a temporary file in the same folder,
-    /// synced, renamed over it, and the folder synced, so that the rename
-    /// itself is durable. Only called with the lock held.
+    /// Writes `table` over the file atomically and durably
+    /// (`crate::files`). Only called with the lock held.
     fn write(&self, table: &TokenTable) -> Result<(), TokenError> {
-        let temp = self.dir.join(TEMP_FILE);
-        // A temporary file left by a crash is stale: we hold the lock.
-        match std::fs::remove_file(&temp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(TokenError::io(&temp, e)),
-        }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|e| TokenError::io(&temp, e))?;
-        file.write_all(table.to_json().as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| TokenError::io(&temp, e))?;
-        drop(file);
-        let path = self.path();
-        std::fs::rename(&temp, &path).map_err(|e| TokenError::io(&path, e))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| TokenError::io(&self.dir, e))
+        files::write_atomically(&self.path(), table.to_json().as_bytes())
+            .map_err(TokenError::from_file)
     }
 }
 
@@ -532,29 +511,6 @@ fn read_table(path: &Path) -> Result<TokenTable, TokenError> {
         path: path.to_path_buf(),
         reason,
     })
-}
-
-/// What identifies one version of the file: a rename puts a new inode in
-/// place, and any edit changes the size or a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
 }
 
 /// The token file could not be read or parsed while serving: every
@@ -696,6 +652,7 @@ impl TokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn pid(id: &str) -> ParticipantId {
         ParticipantId::new(id).unwrap()

@@ -158,9 +158,6 @@ pub(super) struct EpcisQuery {
 
 impl EpcisQuery {
     fn selection(&self) -> Result<Selection, ApiError> {
-        let bad = |parameter: &str, message: String| {
-            ApiError::malformed(message).with_details(json!({ "parameter": parameter }))
-        };
         let reach = match self.reach.as_deref() {
             None | Some("lot") => Reach::Lot,
             Some("upstream") => Reach::Upstream,
@@ -174,7 +171,7 @@ impl EpcisQuery {
             }
         };
         if self.reach.is_some() && self.lot.is_none() {
-            return Err(bad("reach", "reach needs a lot".into()));
+            return Err(bad("reach", "reach needs a lot"));
         }
         let lot = self
             .lot
@@ -192,21 +189,7 @@ impl EpcisQuery {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        let from = self
-            .from
-            .as_deref()
-            .map(|t| time_parameter("from", t))
-            .transpose()?;
-        let until = self
-            .until
-            .as_deref()
-            .map(|t| time_parameter("until", t))
-            .transpose()?;
-        if let (Some(f), Some(u)) = (from, until)
-            && f >= u
-        {
-            return Err(bad("until", "until must be after from".into()));
-        }
+        let period = period(self.from.as_deref(), self.until.as_deref())?;
         let participant = self
             .participant
             .as_deref()
@@ -215,8 +198,8 @@ impl EpcisQuery {
         Ok(Selection {
             lot,
             types,
-            from,
-            until,
+            from: period.from(),
+            until: period.until(),
             participant,
             entries: None,
         })
@@ -343,6 +326,13 @@ fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
     ApiError::malformed(message).with_details(json!({ "parameter": parameter }))
 }
 
+/// The `from` and `until` parameters: a non-empty period.
+fn period(from: Option<&str>, until: Option<&str>) -> Result<Period, ApiError> {
+    let from = from.map(|t| time_parameter("from", t)).transpose()?;
+    let until = until.map(|t| time_parameter("until", t)).transpose()?;
+    Period::new(from, until).map_err(|e| bad("until", e.to_string()))
+}
+
 impl ReportQuery {
     fn scope(&self) -> Result<Option<Scope>, ApiError> {
         Ok(match (&self.site, &self.org) {
@@ -354,17 +344,7 @@ impl ReportQuery {
     }
 
     fn period(&self) -> Result<Period, ApiError> {
-        let from = self
-            .from
-            .as_deref()
-            .map(|t| time_parameter("from", t))
-            .transpose()?;
-        let until = self
-            .until
-            .as_deref()
-            .map(|t| time_parameter("until", t))
-            .transpose()?;
-        Period::new(from, until).map_err(|e| bad("until", e.to_string()))
+        period(self.from.as_deref(), self.until.as_deref())
     }
 
     fn csv(&self) -> Result<bool, ApiError> {

@@ -298,12 +298,71 @@ pub fn key_id(name: &str, pk: &VerifyingKey) -> [u8; 4] {
 /// [`key_id`] from the key's 32 encoded bytes, without decoding the point
 /// (the id hashes the bytes, so decoding would be wasted work).
 pub fn key_id_of_bytes(name: &str, pk: &[u8; 32]) -> [u8; 4] {
+    typed_key_id(name, SIGNATURE_TYPE_ED25519, pk)
+}
+
+/// Key ID of a signed-note key of signature type `key_type`: the first four
+/// bytes of `SHA-256(name || 0x0A || key_type || public key)`.
+pub(crate) fn typed_key_id(name: &str, key_type: u8, pk: &[u8; 32]) -> [u8; 4] {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
-    hasher.update([b'\n', SIGNATURE_TYPE_ED25519]);
+    hasher.update([b'\n', key_type]);
     hasher.update(pk);
     let digest = hasher.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// A signed-note key line `<name>+<key id hex>+<base64(key_type || pk)>`.
+pub(crate) fn key_line(name: &str, key_id: [u8; 4], key_type: u8, pk: &[u8; 32]) -> String {
+    let mut typed = Vec::with_capacity(33);
+    typed.push(key_type);
+    typed.extend_from_slice(pk);
+    format!("{name}+{}+{}", hex::encode(key_id), BASE64.encode(typed))
+}
+
+/// What is wrong with the form of a key line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyLineFault {
+    Malformed(&'static str),
+    /// The key is not standard base64.
+    Base64,
+}
+
+/// A key line split into its name (checked), stated key id, type byte and
+/// key bytes (not yet checked to be a key of that type).
+pub(crate) struct KeyLineParts<'a> {
+    pub name: &'a str,
+    pub stated_id: [u8; 4],
+    pub key_type: u8,
+    pub key: Vec<u8>,
+}
+
+/// Splits `<name>+<key id hex>+<base64(type || key)>`.
+pub(crate) fn split_key_line(line: &str) -> Result<KeyLineParts<'_>, KeyLineFault> {
+    // The name cannot contain '+', but the base64 key may, so split twice.
+    let mut parts = line.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(KeyLineFault::Malformed(
+            "it does not have the form <name>+<key id>+<key>",
+        ));
+    };
+    let mut stated_id = [0u8; 4];
+    if id_hex.len() != 8 || hex::decode_to_slice(id_hex, &mut stated_id).is_err() {
+        return Err(KeyLineFault::Malformed(
+            "the key ID is not 8 hexadecimal digits",
+        ));
+    }
+    let typed = BASE64.decode(key_b64).map_err(|_| KeyLineFault::Base64)?;
+    let Some((&key_type, key)) = typed.split_first() else {
+        return Err(KeyLineFault::Malformed("the key data is empty"));
+    };
+    Ok(KeyLineParts {
+        name,
+        stated_id,
+        key_type,
+        key: key.to_vec(),
+    })
 }
 
 /// The verifier key string `<name>+<key id hex>+<base64(0x01 || pk)>`, the
@@ -315,45 +374,32 @@ pub fn verifier_key(name: &str, pk: &VerifyingKey) -> Result<String, NoteError> 
 /// Parse a verifier key string, checking the name, the Ed25519 type byte,
 /// the public key, and that the stated key ID matches name and key.
 pub fn parse_verifier_key(text: &str) -> Result<NoteVerifier, NoteError> {
-    // The name cannot contain '+', but the base64 key may, so split twice.
-    let mut parts = text.splitn(3, '+');
-    let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(NoteError::BadVerifierKey {
-            reason: "it does not have the form <name>+<key id>+<key>",
-        });
-    };
-    check_key_name(name)?;
-    if id_hex.len() != 8 || !id_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(NoteError::BadVerifierKey {
-            reason: "the key ID is not 8 hexadecimal digits",
+    let parts = split_key_line(text).map_err(|fault| match fault {
+        KeyLineFault::Malformed(reason) => NoteError::BadVerifierKey { reason },
+        KeyLineFault::Base64 => NoteError::BadBase64 {
+            what: "verifier public key",
+        },
+    })?;
+    check_key_name(parts.name)?;
+    if parts.key_type != SIGNATURE_TYPE_ED25519 {
+        return Err(NoteError::UnsupportedKeyType {
+            found: parts.key_type,
         });
     }
-    let mut stated = [0u8; 4];
-    hex::decode_to_slice(id_hex, &mut stated).map_err(|_| NoteError::BadVerifierKey {
-        reason: "the key ID is not 8 hexadecimal digits",
-    })?;
-    let key_bytes = BASE64.decode(key_b64).map_err(|_| NoteError::BadBase64 {
-        what: "verifier public key",
-    })?;
-    let Some((&key_type, pk)) = key_bytes.split_first() else {
-        return Err(NoteError::BadVerifierKey {
-            reason: "the key data is empty",
-        });
-    };
-    if key_type != SIGNATURE_TYPE_ED25519 {
-        return Err(NoteError::UnsupportedKeyType { found: key_type });
-    }
-    let pk: [u8; 32] = pk.try_into().map_err(|_| NoteError::BadVerifierKey {
-        reason: "an Ed25519 public key must be 32 bytes",
-    })?;
+    let pk: [u8; 32] = parts
+        .key
+        .as_slice()
+        .try_into()
+        .map_err(|_| NoteError::BadVerifierKey {
+            reason: "an Ed25519 public key must be 32 bytes",
+        })?;
     let verifier = NoteVerifier::new(
-        name,
+        parts.name,
         VerifyingKey::from_bytes(&pk).map_err(|_| NoteError::BadPublicKey)?,
     )?;
-    if verifier.key_id != stated {
+    if verifier.key_id != parts.stated_id {
         return Err(NoteError::KeyIdMismatch {
-            stated: hex::encode(stated),
+            stated: hex::encode(parts.stated_id),
             computed: hex::encode(verifier.key_id),
         });
     }
@@ -403,14 +449,11 @@ impl NoteVerifier {
 
     /// The verifier key string `<name>+<key id hex>+<base64(0x01 || pk)>`.
     pub fn verifier_key(&self) -> String {
-        let mut typed = Vec::with_capacity(33);
-        typed.push(SIGNATURE_TYPE_ED25519);
-        typed.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            BASE64.encode(typed)
+        key_line(
+            &self.name,
+            self.key_id,
+            SIGNATURE_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 

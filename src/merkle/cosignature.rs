@@ -30,10 +30,7 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
 use super::checkpoint::{self, Checkpoint, Note, NoteError, NoteSignature, NoteVerifier};
 
@@ -126,12 +123,7 @@ pub enum CosignatureError {
 /// Key id of a cosignature/v1 key: the first four bytes of
 /// `SHA-256(name || 0x0A || 0x04 || public key)` (c2sp.org/tlog-cosignature).
 pub fn cosigner_key_id(name: &str, pk: &[u8; 32]) -> [u8; 4] {
-    let mut hasher = Sha256::new();
-    hasher.update(name.as_bytes());
-    hasher.update([b'\n', SIGNATURE_TYPE_COSIGNATURE_V1]);
-    hasher.update(pk);
-    let digest = hasher.finalize();
-    [digest[0], digest[1], digest[2], digest[3]]
+    checkpoint::typed_key_id(name, SIGNATURE_TYPE_COSIGNATURE_V1, pk)
 }
 
 /// The message a cosignature/v1 signature covers: the header line, the
@@ -170,34 +162,29 @@ impl CosignerVerifier {
     /// checking the name, the type, the key and that the key id matches.
     pub fn parse(line: &str) -> Result<Self, CosignatureError> {
         let malformed = |reason| CosignatureError::BadCosignerKey { reason };
-        // The name cannot hold '+'; the base64 key can, so split twice.
-        let mut parts = line.trim_end_matches(['\n', '\r']).splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("it does not have the form <name>+<key id>+<key>"));
-        };
-        checkpoint::check_key_name(name)?;
-        let mut stated = [0u8; 4];
-        if id_hex.len() != 8 || hex::decode_to_slice(id_hex, &mut stated).is_err() {
-            return Err(malformed("the key ID is not 8 hexadecimal digits"));
+        let parts =
+            checkpoint::split_key_line(line.trim_end_matches(['\n', '\r'])).map_err(|fault| {
+                match fault {
+                    checkpoint::KeyLineFault::Malformed(reason) => malformed(reason),
+                    checkpoint::KeyLineFault::Base64 => malformed("the key is not standard base64"),
+                }
+            })?;
+        checkpoint::check_key_name(parts.name)?;
+        if parts.key_type != SIGNATURE_TYPE_COSIGNATURE_V1 {
+            return Err(CosignatureError::WrongKeyType {
+                found: parts.key_type,
+            });
         }
-        let typed = BASE64
-            .decode(key_b64)
-            .map_err(|_| malformed("the key is not standard base64"))?;
-        let Some((&key_type, pk)) = typed.split_first() else {
-            return Err(malformed("the key data is empty"));
-        };
-        if key_type != SIGNATURE_TYPE_COSIGNATURE_V1 {
-            return Err(CosignatureError::WrongKeyType { found: key_type });
-        }
-        let pk: [u8; 32] = pk
+        let pk: [u8; 32] = parts
+            .key
+            .as_slice()
             .try_into()
             .map_err(|_| malformed("an Ed25519 public key must be 32 bytes"))?;
         let key = VerifyingKey::from_bytes(&pk).map_err(|_| CosignatureError::BadPublicKey)?;
-        let verifier = Self::new(name, key)?;
-        if verifier.key_id != stated {
+        let verifier = Self::new(parts.name, key)?;
+        if verifier.key_id != parts.stated_id {
             return Err(CosignatureError::KeyIdMismatch {
-                stated: hex::encode(stated),
+                stated: hex::encode(parts.stated_id),
                 computed: hex::encode(verifier.key_id),
             });
         }
@@ -221,14 +208,11 @@ impl CosignerVerifier {
 
     /// The key line `<name>+<key id hex>+<base64(0x04 || public key)>`.
     pub fn key_line(&self) -> String {
-        let mut typed = Vec::with_capacity(33);
-        typed.push(SIGNATURE_TYPE_COSIGNATURE_V1);
-        typed.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            BASE64.encode(typed)
+        checkpoint::key_line(
+            &self.name,
+            self.key_id,
+            SIGNATURE_TYPE_COSIGNATURE_V1,
+            self.key.as_bytes(),
         )
     }
 

@@ -16,15 +16,15 @@
 //! `fsync`ed, so a reader (or a restart after a crash) sees the old file
 //! or the new one, never a mix.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::book::{CosignatureBook, Recorded, Submission};
 use super::state::WitnessState;
 use super::trust::{TrustError, TrustedWitnesses};
+use crate::files::{self, Stamp};
 use crate::merkle::Hash;
 use crate::merkle::checkpoint::NoteSignature;
 
@@ -79,64 +79,23 @@ fn read_optional(path: &Path) -> Result<Option<String>, WitnessFileError> {
     }
 }
 
-/// Writes `text` over `path` atomically and durably (module
-/// documentation). The caller holds whatever lock keeps other writers out,
-/// so a temporary file left by a crash is stale and removed.
+/// Writes `text` over `path` atomically and durably (`crate::files`).
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), WitnessFileError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io_error(path, io::Error::other("not a file path")))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp_name = name.to_os_string();
-    temp_name.push(".tmp");
-    let temp = dir.join(temp_name);
-    match std::fs::remove_file(&temp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&temp, e)),
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(|e| io_error(&temp, e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error(&temp, e))?;
-    drop(file);
-    std::fs::rename(&temp, path).map_err(|e| io_error(path, e))?;
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(&dir, e))
+    files::write_atomically(path, text.as_bytes()).map_err(from_file)
 }
 
-/// Opens (creating) `path` and takes an exclusive `flock` on it; `wait`
-/// says whether to wait for another holder or fail with `InUse`.
+/// An exclusive lock on `path`: waits for another holder with `wait`,
+/// else refuses with `InUse`.
 fn lock_file(path: &Path, wait: bool) -> Result<File, WitnessFileError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
-    let operation = if wait {
-        rustix::fs::FlockOperation::LockExclusive
-    } else {
-        rustix::fs::FlockOperation::NonBlockingLockExclusive
-    };
-    match rustix::fs::flock(&file, operation) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(WitnessFileError::InUse {
+    files::lock_exclusive(path, wait)
+        .map_err(from_file)?
+        .ok_or_else(|| WitnessFileError::InUse {
             path: path.to_path_buf(),
-        }),
-        Err(e) => Err(io_error(path, e.into())),
-    }
+        })
+}
+
+fn from_file(e: files::FileError) -> WitnessFileError {
+    io_error(&e.path, e.source)
 }
 
 /// A witness's state file, locked for this process while the value lives.
@@ -245,33 +204,6 @@ impl TrustFile {
     }
 }
 
-/// What identifies one version of a file: a rename puts a new inode in
-/// place, and an edit in place changes the length or a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Result<Option<Self>, WitnessFileError> {
-        match std::fs::metadata(path) {
-            Ok(meta) => Ok(Some(Self {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                len: meta.len(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(path, e)),
-        }
-    }
-}
-
 struct TrustWatch {
     /// The stamp the table was read at; `None` inside `Some`: missing file.
     read_at: Option<Option<Stamp>>,
@@ -323,7 +255,7 @@ impl WitnessDesk {
         let path = file.path();
         // The lock guards plain data that every update leaves whole.
         let mut watch = self.trust.lock().unwrap_or_else(|p| p.into_inner());
-        let stamp = Stamp::of(&path)?;
+        let stamp = Stamp::read(&path).map_err(from_file)?;
         if watch.read_at != Some(stamp) {
             watch.read_at = None;
             watch.table = Arc::new(file.load()?);
