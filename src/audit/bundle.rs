@@ -248,7 +248,7 @@ pub fn verify_file(path: &Path, options: VerifyOptions<'_>) -> Result<BundleRepo
 
 /// Reads and checks the magic and the header frame; returns the header
 /// and the offset of the first log frame.
-fn read_header(file: &File, len: u64) -> Result<(BundleHeader, u64), BundleFailure> {
+pub(crate) fn read_header(file: &File, len: u64) -> Result<(BundleHeader, u64), BundleFailure> {
     let header = |reason: String| BundleFailure::Header(reason);
     let read = |buf: &mut [u8], at: u64| {
         file.read_exact_at(buf, at)

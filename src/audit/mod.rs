@@ -42,7 +42,9 @@ pub enum AuditError {
         source: std::io::Error,
     },
     /// The log is damaged inside its acknowledged part, or is not a log.
-    #[error("the log is damaged at entry {index}: {reason}; run `oretrail verify` for details")]
+    #[error(
+        "the log is damaged at entry {index}: {reason}; run `oretrail verify` (for a bundle, `oretrail audit verify`) for details"
+    )]
     Damaged { index: u64, reason: String },
     /// The log holds no checkpoint yet: nothing is acknowledged.
     #[error("the log holds no acknowledged entries yet (no intact checkpoint)")]

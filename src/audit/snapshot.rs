@@ -7,6 +7,11 @@
 //! a server appends after it: an in-flight or torn final batch is simply
 //! not part of the snapshot. Damage before the last intact checkpoint is
 //! damage inside acknowledged data, and is refused.
+//!
+//! An audit bundle holds the same frames behind its own header, and must
+//! be complete: [`LogSnapshot::open_bundle`] reads it as a snapshot of the
+//! whole of them, so every export and report can be made from a bundle
+//! offline, verified as `audit verify` verifies it.
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
@@ -25,8 +30,12 @@ use crate::store::log::{FrameReader, LOG_HEADER, check_header, next_intact_frame
 pub struct LogSnapshot {
     path: PathBuf,
     file: File,
+    /// Byte of the first frame.
+    start: u64,
     /// Byte just past the last intact checkpoint frame.
     end: u64,
+    /// A log, or a bundle that must hold exactly its header's entries.
+    container: Container,
     /// Entries that checkpoint covers.
     entries: u64,
     checkpoints: u64,
@@ -52,11 +61,41 @@ impl LogSnapshot {
             reason: format!("log header: {reason}"),
         })?;
         let len = file.metadata().map_err(|e| AuditError::io(path, e))?.len();
+        Self::scan(path, file, LOG_HEADER.len() as u64, len, Container::Log)
+    }
+
+    /// Reads the audit bundle at `path`: its header, then every frame,
+    /// all of which must be intact (a bundle is complete, or damaged).
+    pub fn open_bundle(path: &Path) -> Result<Self, AuditError> {
+        let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
+        let len = file.metadata().map_err(|e| AuditError::io(path, e))?.len();
+        let (header, start) =
+            super::bundle::read_header(&file, len).map_err(|e| AuditError::Damaged {
+                index: 0,
+                reason: format!("bundle header: {e}"),
+            })?;
+        let container = Container::Bundle {
+            entries: header.entries,
+        };
+        Self::scan(path, file, start, len, container)
+    }
+
+    /// Reads the frames of `file` from `start`, checking every CRC, up to
+    /// the last intact checkpoint. In a log, damage with nothing intact
+    /// after it is a batch being written (or torn) and ends the snapshot;
+    /// in a bundle any damage is refused.
+    fn scan(
+        path: &Path,
+        file: File,
+        start: u64,
+        len: u64,
+        container: Container,
+    ) -> Result<Self, AuditError> {
         let mut buffered = BufReader::with_capacity(1 << 20, &file);
         buffered
-            .seek(SeekFrom::Start(LOG_HEADER.len() as u64))
+            .seek(SeekFrom::Start(start))
             .map_err(|e| AuditError::io(path, e))?;
-        let mut reader = FrameReader::new(buffered, len);
+        let mut reader = FrameReader::starting_at(buffered, start, len);
         let mut entries = 0u64;
         let mut checkpoints = 0u64;
         let mut info = None;
@@ -67,10 +106,11 @@ impl LogSnapshot {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(damage) => {
-                    if next_intact_frame(&file, damage.offset, len)
-                        .map_err(|e| AuditError::io(path, e))?
-                        .is_some()
-                    {
+                    let torn_tail = container == Container::Log
+                        && next_intact_frame(&file, damage.offset, len)
+                            .map_err(|e| AuditError::io(path, e))?
+                            .is_none();
+                    if !torn_tail {
                         return Err(AuditError::Damaged {
                             index: entries,
                             reason: format!(
@@ -107,10 +147,18 @@ impl LogSnapshot {
         }
         let (end, entries, checkpoints, latest) = committed.ok_or(AuditError::NothingCommitted)?;
         let info = info.ok_or(AuditError::NothingCommitted)?;
+        // A bundle is verified whole: bytes after its last checkpoint are
+        // the verifier's to name.
+        let end = match container {
+            Container::Log => end,
+            Container::Bundle { .. } => len,
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            start,
             end,
+            container,
             entries,
             checkpoints,
             latest,
@@ -128,7 +176,7 @@ impl LogSnapshot {
 
     /// Byte range of the acknowledged frames in the log file.
     pub fn frames(&self) -> Range<u64> {
-        LOG_HEADER.len() as u64..self.end
+        self.start..self.end
     }
 
     /// Entries covered by the last checkpoint.
@@ -161,7 +209,7 @@ impl LogSnapshot {
         crate::ledger::verify_frames(
             &self.file,
             self.frames(),
-            Container::Log,
+            self.container,
             observer,
             progress,
         )

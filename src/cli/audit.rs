@@ -31,6 +31,10 @@ pub enum AuditCommand {
     Epcis {
         #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
         data: PathBuf,
+        /// Compute it offline from this audit bundle (`audit export`) instead
+        /// of a data folder, verified as `audit verify` verifies it.
+        #[arg(long, value_name = "FILE", conflicts_with = "data")]
+        bundle: Option<PathBuf>,
         /// Only events about this lot.
         #[arg(long)]
         lot: Option<String>,
@@ -138,6 +142,10 @@ pub enum ReportCommand {
 pub struct ImpactArgs {
     #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
     pub data: PathBuf,
+    /// Compute it offline from this audit bundle (`audit export`) instead
+    /// of a data folder, verified as `audit verify` verifies it.
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    pub bundle: Option<PathBuf>,
     /// A registered mine or recycling site (for example one newly
     /// determined to be in a CAHRA).
     #[arg(long, value_name = "SITE")]
@@ -189,6 +197,7 @@ fn impact_report(a: &ImpactArgs, progress: bool) -> anyhow::Result<ExitCode> {
     };
     let output = ReportArgs {
         data: a.data.clone(),
+        bundle: a.bundle.clone(),
         site: None,
         org: None,
         from: None,
@@ -205,6 +214,10 @@ fn impact_report(a: &ImpactArgs, progress: bool) -> anyhow::Result<ExitCode> {
 pub struct ReportArgs {
     #[arg(long, default_value = "./oretrail-data", env = "ORETRAIL_DATA")]
     pub data: PathBuf,
+    /// Compute it offline from this audit bundle (`audit export`) instead
+    /// of a data folder, verified as `audit verify` verifies it.
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    pub bundle: Option<PathBuf>,
     /// The participant that holds the lots (a smelter, a warehouse):
     /// custody on the ledger is held by participants, not by registered
     /// (mine) sites. Without --site or --org: the whole ledger.
@@ -315,7 +328,7 @@ pub fn write_report(
     request: &dyn Request,
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
-    let snapshot = LogSnapshot::open(&args.data.join(LOG_FILE))?;
+    let snapshot = snapshot(&args.data, args.bundle.as_deref())?;
     let report = match report::compute(&snapshot, &[request], Timestamp::now(), progress) {
         Err(AuditError::Verify(failure)) => {
             println!(
@@ -365,6 +378,7 @@ pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
             until,
             participant,
             out,
+            bundle,
         } => {
             let reach = match (upstream, downstream) {
                 (false, false) => Reach::Lot,
@@ -385,7 +399,7 @@ pub fn run(command: AuditCommand, progress: bool) -> anyhow::Result<ExitCode> {
                 participant: participant.map(ParticipantId::new).transpose()?,
                 entries: None,
             };
-            let snapshot = LogSnapshot::open(&data.join(LOG_FILE))?;
+            let snapshot = snapshot(&data, bundle.as_deref())?;
             let document = epcis::export(&snapshot, &selection, Timestamp::now(), progress)?;
             let mut text = serde_json::to_vec_pretty(&document)?;
             text.push(b'\n');
@@ -478,4 +492,13 @@ fn to_stdout(bytes: &[u8], what: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.with_context(|| format!("writing {what} to stdout")),
     }
+}
+
+/// The log of the data folder `data`, or the audit bundle `bundle`.
+fn snapshot(data: &Path, bundle: Option<&Path>) -> anyhow::Result<LogSnapshot> {
+    Ok(match bundle {
+        Some(file) => LogSnapshot::open_bundle(file)
+            .with_context(|| format!("reading the audit bundle {}", file.display()))?,
+        None => LogSnapshot::open(&data.join(LOG_FILE))?,
+    })
 }

@@ -888,3 +888,49 @@ fn every_report_of_the_demo_is_produced_and_consistent() {
         "entry ranges"
     );
 }
+
+/// An auditor computes reports offline from an audit bundle: the same
+/// report as from the data folder, and nothing from a tampered bundle.
+#[test]
+fn reports_are_computed_from_an_audit_bundle_as_from_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("demo.bundle");
+    let data = crate::demo_data();
+    oretrail::audit::bundle::export_file(&data.join("log"), &bundle, generated()).unwrap();
+    let run = |source: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oretrail"))
+            .args([
+                "audit",
+                "report",
+                "mass-balance",
+                "--site",
+                "smelter.pohjanmeri",
+            ])
+            .args(["--format", "csv"])
+            .args(source)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, from_folder) = run(&["--data", data.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{from_folder}");
+    assert!(from_folder.lines().count() > 1, "{from_folder}");
+    let (code, from_bundle) = run(&["--bundle", bundle.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{from_bundle}");
+    assert_eq!(from_bundle, from_folder);
+
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let (code, printed) = run(&["--bundle", bundle.to_str().unwrap()]);
+    assert_ne!(
+        code,
+        Some(0),
+        "a tampered bundle gives no report: {printed}"
+    );
+    assert!(!printed.contains("metal,"), "{printed}");
+}
