@@ -223,17 +223,14 @@ pub(super) async fn latest_cosigned(app: &AppState) -> String {
     let note = app.ledger.checkpoint();
     let desk = app.witnesses.clone();
     let plain = note.clone();
-    match tokio::task::spawn_blocking(move || with_cosignatures(&desk, &note)).await {
-        Ok(Ok(text)) => text,
-        Ok(Err(reason)) => {
-            tracing::error!(error = %reason, "serving the checkpoint without cosignatures");
-            plain.to_string()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "serving the checkpoint without cosignatures");
-            plain.to_string()
-        }
-    }
+    let cosigned = tokio::task::spawn_blocking(move || with_cosignatures(&desk, &note))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|text| text);
+    cosigned.unwrap_or_else(|error| {
+        tracing::error!(%error, "serving the checkpoint without cosignatures");
+        plain.to_string()
+    })
 }
 
 /// `GET /v1/checkpoint/{size}`: the checkpoint of that size with its

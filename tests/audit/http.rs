@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use oretrail::api::{self, AppState};
 use oretrail::audit::LogSnapshot;
 use oretrail::audit::bundle::{self, VerifyOptions};
@@ -22,7 +21,6 @@ use oretrail::audit::report::{self, Params, Period, Scope};
 use oretrail::ledger::LOG_FILE;
 use oretrail::model::Timestamp;
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 use crate::common;
 
@@ -53,26 +51,7 @@ fn server() -> &'static Server {
 /// GETs `uri` with `token` (none when `None`); the status, the headers we
 /// look at, and the body.
 async fn get(uri: &str, token: Option<&str>) -> (StatusCode, Option<String>, Vec<u8>) {
-    let mut request = Request::get(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = server()
-        .router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let size = response
-        .headers()
-        .get("oretrail-tree-size")
-        .map(|v| v.to_str().unwrap().to_string());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    (status, size, body)
+    crate::get(&server().router, uri, token).await
 }
 
 async fn get_json(uri: &str, token: Option<&str>) -> (StatusCode, Value) {

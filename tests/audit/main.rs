@@ -51,3 +51,32 @@ pub fn demo_ledger() -> &'static Arc<Ledger> {
         })
     })
 }
+
+/// GETs `uri` from `router` in process with bearer `token` (none when
+/// `None`): the status, the `Oretrail-Tree-Size` header and the body.
+pub async fn get(
+    router: &axum::Router,
+    uri: &str,
+    token: Option<&str>,
+) -> (axum::http::StatusCode, Option<String>, Vec<u8>) {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::get(uri);
+    if let Some(token) = token {
+        request = request.header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let size = response
+        .headers()
+        .get("oretrail-tree-size")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (status, size, body)
+}

@@ -15,8 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use oretrail::api::{self, AppState};
 use oretrail::audit::LogSnapshot;
 use oretrail::audit::passport::{
@@ -35,9 +34,9 @@ use oretrail::model::{
 };
 use oretrail::store::FrameKind;
 use oretrail::store::log::{FrameReader, LOG_HEADER};
-use tower::ServiceExt as _;
 
 use crate::common;
+use crate::get;
 
 /// Every entry of a log, decoded from its frames (independently of the
 /// passport code).
@@ -687,32 +686,6 @@ fn a_passport_holds_exactly_the_entries_behind_its_lot() {
 }
 
 // -- CLI and HTTP ----------------------------------------------------------------
-
-async fn get(
-    router: &axum::Router,
-    uri: &str,
-    token: Option<&str>,
-) -> (StatusCode, Option<String>, Vec<u8>) {
-    let mut request = Request::get(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let size = response
-        .headers()
-        .get("oretrail-tree-size")
-        .map(|v| v.to_str().unwrap().to_string());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    (status, size, body)
-}
 
 fn oretrail(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_oretrail"))
