@@ -11,7 +11,7 @@
 //! exactly. So every value has exactly one accepted byte string, and a
 //! signature or hash over it cannot be replayed under a different reading.
 
-use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
+use bincode::config::{Configuration, Fixint, Limit, LittleEndian, Varint};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Largest structure the codec will encode or decode, in bytes. Length
@@ -121,6 +121,51 @@ pub fn decode<T: Canonical>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+type CompactConfig = Configuration<LittleEndian, Varint, Limit<MAX_ENCODED_LEN>>;
+
+fn compact_config() -> CompactConfig {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<MAX_ENCODED_LEN>()
+}
+
+/// The index's own encoding of the values it derives from the log (the
+/// ledger state): bincode with variable-length integers and no tag, about
+/// half the size of the canonical encoding. These bytes are never signed,
+/// hashed or read by anyone but this build's index, which names its format
+/// so that another build rebuilds it from the log rather than misread it.
+pub fn encode_compact<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let out =
+        bincode::serde::encode_to_vec(value, compact_config()).map_err(|_| CodecError::TooLarge)?;
+    if out.len() > MAX_ENCODED_LEN {
+        return Err(CodecError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// Decodes [`encode_compact`]'s bytes as strictly as [`decode`]: no
+/// trailing bytes, and only the one encoding of the value.
+pub fn decode_compact<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_ENCODED_LEN {
+        return Err(CodecError::TooLarge);
+    }
+    let (value, consumed): (T, usize) = bincode::serde::decode_from_slice(bytes, compact_config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if consumed != bytes.len() {
+        return Err(CodecError::TrailingBytes {
+            consumed,
+            trailing: bytes.len() - consumed,
+        });
+    }
+    let again = bincode::serde::encode_to_vec(&value, compact_config())
+        .map_err(|_| CodecError::TooLarge)?;
+    if again != bytes {
+        return Err(CodecError::NotCanonical);
+    }
+    Ok(value)
+}
+
 /// Builds a tag constant from a short ASCII name, padding with NUL bytes.
 pub const fn tag(name: &str) -> [u8; TAG_LEN] {
     let bytes = name.as_bytes();
@@ -175,6 +220,26 @@ mod tests {
         want.extend([2, 0, 0, 0, 0, 0, 0, 0, b'o', b'k']); // u64 length + UTF-8
         assert_eq!(bytes, want);
         assert_eq!(decode::<Probe>(&bytes).unwrap(), probe());
+    }
+
+    #[test]
+    fn compact_encoding_round_trips_and_is_as_strict() {
+        let bytes = encode_compact(&probe()).unwrap();
+        // u32 7 as one byte, Some(true), length 2 as one byte, "ok".
+        assert_eq!(bytes, [7, 1, 1, 2, b'o', b'k']);
+        assert_eq!(decode_compact::<Probe>(&bytes).unwrap(), probe());
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode_compact::<Probe>(&trailing),
+            Err(CodecError::TrailingBytes {
+                consumed: 6,
+                trailing: 1
+            })
+        ));
+        // 7 written as a two-byte varint (251, 7, 0) is not the one encoding.
+        let long = [251, 7, 0, 1, 1, 2, b'o', b'k'];
+        assert!(decode_compact::<Probe>(&long).is_err());
     }
 
     #[test]

@@ -271,14 +271,13 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
     let last_time = record_time_before(&reader, acked, size, &log_path)?;
     let (sender, receiver) = mpsc::channel();
     let writer = Writer {
-        log,
         index: index.clone(),
         state: CachedState::new(index.clone(), STATE_CACHE_LIMIT),
         frontier,
         last_hash,
         last_time,
         info,
-        log_key,
+        log_key: Arc::new(log_key),
         clock: options.clock.clone(),
         head: head.clone(),
         shared_info: shared_info.clone(),
@@ -286,7 +285,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
     };
     let handle = std::thread::Builder::new()
         .name("oretrail-writer".into())
-        .spawn(move || writer.run(receiver))
+        .spawn(move || writer.run(log, receiver))
         .map_err(|e| LedgerError::WriterStopped(e.to_string()))?;
     Ok(Ledger {
         dir: dir.to_path_buf(),
@@ -400,6 +399,28 @@ fn reconcile_dense(
     locations
         .append(good, &acked[good as usize..applied as usize])
         .map_err(|e| io("entry locations", e))?;
+    let event_ids = index.event_ids();
+    let good = event_ids
+        .intact_len()
+        .map_err(|e| io("event ids", e))?
+        .min(applied);
+    event_ids.truncate(good).map_err(|e| io("event ids", e))?;
+    if good < applied {
+        tracing::info!(
+            from = good,
+            to = applied,
+            "recomputing event ids from the log"
+        );
+        let mut ids = Vec::with_capacity((applied - good) as usize);
+        for i in good..applied {
+            let bytes = read_payload(reader, acked[i as usize], i, path)?;
+            ids.push(decode_entry(&bytes, i)?.signed.event_id());
+        }
+        event_ids
+            .append(good, &ids)
+            .map_err(|e| io("event ids", e))?;
+    }
+    index.load_event_ids(applied)?;
     let tree = index.tree();
     let intact = tree
         .intact_size()
@@ -547,7 +568,6 @@ fn replay(
                 &mut batch,
                 &mut frontier,
                 &mut pending,
-                i,
                 acked[i as usize],
                 &event_id,
                 bytes,

@@ -1,5 +1,6 @@
 //! Dense files of fixed-size records for data derived from the log that
-//! grows with every entry: entry locations and Merkle subtree hashes.
+//! grows with every entry: entry locations, event ids and Merkle subtree
+//! hashes.
 //!
 //! Each record ends in a CRC-32 of its contents, so damage (for example
 //! zeros left by a power cut, as these files are not synced) is detected on
@@ -13,6 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::index::{EntryLocation, IndexError};
+use crate::crypto::Digest;
 use crate::merkle::{Hash, NodeSource};
 
 /// An append-only file of `N`-byte records, each followed by its CRC-32.
@@ -56,6 +58,44 @@ impl<const N: usize> RecordFile<N> {
             at += n as u64;
         }
         Ok(records)
+    }
+
+    /// Calls `each(position, record)` for records `0..count`, in order,
+    /// checking each CRC; reads in large chunks.
+    pub fn for_each(
+        &self,
+        count: u64,
+        mut each: impl FnMut(u64, &[u8; N]),
+    ) -> Result<(), IndexError> {
+        const CHUNK: u64 = 4096;
+        let mut buf = vec![0u8; Self::RECORD * CHUNK as usize];
+        let mut at = 0u64;
+        while at < count {
+            let n = (count - at).min(CHUNK) as usize;
+            let chunk = &mut buf[..n * Self::RECORD];
+            self.file
+                .read_exact_at(chunk, at * Self::RECORD as u64)
+                .map_err(|e| {
+                    IndexError(format!(
+                        "{}: records {at}.. cannot be read: {e}",
+                        self.path.display()
+                    ))
+                })?;
+            for (i, record) in chunk.chunks_exact(Self::RECORD).enumerate() {
+                let position = at + i as u64;
+                if !crc_ok(record) {
+                    return Err(IndexError(format!(
+                        "{}: record {position} is damaged",
+                        self.path.display()
+                    )));
+                }
+                let mut out = [0u8; N];
+                out.copy_from_slice(&record[..N]);
+                each(position, &out);
+            }
+            at += n as u64;
+        }
+        Ok(())
     }
 
     /// Cuts the file to its first `records` records.
@@ -207,6 +247,47 @@ impl LocationFile {
             frame_offset: u64::from_le_bytes(r[..8].try_into().unwrap_or_default()),
             payload_len: u32::from_le_bytes(r[8..].try_into().unwrap_or_default()),
         })
+    }
+}
+
+/// The id of each entry's event, by entry index: the index's table for
+/// finding an event (and refusing a replay) without a B-tree insert per
+/// entry. `Index` keeps a map from the ids' first 8 bytes in memory and
+/// confirms every candidate against this file.
+#[derive(Debug)]
+pub struct EventIdFile(RecordFile<32>);
+
+impl EventIdFile {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        RecordFile::open(path).map(Self)
+    }
+
+    pub fn intact_len(&self) -> io::Result<u64> {
+        self.0.valid_prefix()
+    }
+
+    pub fn truncate(&self, entries: u64) -> io::Result<()> {
+        self.0.truncate(entries)
+    }
+
+    /// Writes the event ids of entries `first..`.
+    pub fn append(&self, first: u64, ids: &[Digest]) -> io::Result<()> {
+        let records: Vec<[u8; 32]> = ids.iter().map(|d| *d.as_bytes()).collect();
+        self.0.write_at(first, &records)
+    }
+
+    pub fn get(&self, index: u64) -> Result<Digest, IndexError> {
+        self.0.read(index).map(Digest::from_bytes)
+    }
+
+    /// Calls `each(index, id)` for entries `0..count`, in order, reading
+    /// the file in large chunks; a damaged record is an error.
+    pub fn for_each(
+        &self,
+        count: u64,
+        mut each: impl FnMut(u64, &[u8; 32]),
+    ) -> Result<(), IndexError> {
+        self.0.for_each(count, |i, record| each(i, record))
     }
 }
 

@@ -1,31 +1,41 @@
 //! The sled index: everything derived from the log, for fast reads.
 //!
-//! The index folder holds a sled database and two dense record files
-//! (`store::dense`): `locations` (where each entry's frame lies in the log)
-//! and `tree` (every complete Merkle subtree hash, in post-order). sled holds
-//! one tree, keys prefixed by kind, so that each committed batch is written
-//! with one atomic `apply_batch`, after the dense records of that batch.
-//! Nothing here is the only copy of anything: the log file is, and this
-//! index can be rebuilt from it.
+//! The index folder holds a sled database and three dense record files
+//! (`store::dense`): `locations` (where each entry's frame lies in the log),
+//! `event-ids` (each entry's event id) and `tree` (every complete Merkle
+//! subtree hash, in post-order). sled holds one tree, keys prefixed by kind,
+//! so that each committed batch is written with one atomic `apply_batch`,
+//! after the dense records of that batch. Nothing here is the only copy of
+//! anything: the log file is, and this index can be rebuilt from it.
 //!
-//! | prefix | key                  | value                         |
-//! |--------|----------------------|-------------------------------|
-//! | `m`    | meta name            | applied count, last hash      |
-//! | `e`    | event id (32 bytes)  | entry index u64 LE            |
-//! | `c`    | tree size (u64 BE)   | checkpoint record bytes       |
-//! | `s`    | state key bytes      | state value (canonical)       |
+//! | prefix | key                  | value                                 |
+//! |--------|----------------------|---------------------------------------|
+//! | `m`    | meta name            | applied count, last hash, format      |
+//! | `c`    | tree size (u64 BE)   | checkpoint record bytes               |
+//! | `s`    | state key bytes      | state value (`codec::encode_compact`) |
+//!
+//! Event ids are found through a map in memory from their first 8 bytes to
+//! entry indexes (about 24 bytes per entry), filled from `event-ids` on
+//! open; every candidate is confirmed against the file. A sled B-tree of
+//! random 32-byte keys cost an insert and a lookup per append and most of
+//! the index's bytes on disk.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
-use std::sync::Arc;
-
-use super::dense::{LocationFile, TreeFile};
+use super::dense::{EventIdFile, LocationFile, TreeFile};
 use crate::crypto::Digest;
 use crate::merkle::{Hash, NodeSource};
 use crate::model::{StateError, StateKey, StateValue, StateView};
 
 const META_APPLIED: &[u8] = b"mapplied";
 const META_LAST_HASH: &[u8] = b"mlast_hash";
+const META_FORMAT: &[u8] = b"mformat";
+
+/// The layout of this build's index. An index of another layout is
+/// rebuilt from the log rather than read.
+pub const INDEX_FORMAT: u8 = 2;
 
 /// Storage failure inside the index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +61,46 @@ pub struct Index {
     db: sled::Db,
     tree: Arc<TreeFile>,
     locations: Arc<LocationFile>,
+    event_ids: Arc<EventIdFile>,
+    events: Arc<RwLock<EventMap>>,
+}
+
+/// Entry indexes by the first 8 bytes of their event id. Two ids sharing
+/// those bytes (about one pair in 10^7 at a million entries) both stay
+/// findable: the first in `first`, later ones in `more`.
+#[derive(Default)]
+struct EventMap {
+    first: HashMap<u64, u64>,
+    more: HashMap<u64, Vec<u64>>,
+}
+
+impl EventMap {
+    fn insert(&mut self, id: &[u8; 32], index: u64) {
+        let prefix = id_prefix(id);
+        match self.first.entry(prefix) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(index);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(prefix).or_default().push(index);
+            }
+        }
+    }
+
+    fn candidates(&self, id: &[u8; 32]) -> Vec<u64> {
+        let prefix = id_prefix(id);
+        let mut out: Vec<u64> = self.first.get(&prefix).copied().into_iter().collect();
+        if let Some(more) = self.more.get(&prefix) {
+            out.extend_from_slice(more);
+        }
+        out
+    }
+}
+
+fn id_prefix(id: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id[..8]);
+    u64::from_le_bytes(b)
 }
 
 impl Index {
@@ -69,16 +119,51 @@ impl Index {
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(IndexError("sled panicked while opening the index".into())),
         };
+        match db.get(META_FORMAT)?.as_deref() {
+            Some([INDEX_FORMAT]) => {}
+            None if db.is_empty() => {
+                db.insert(META_FORMAT, &[INDEX_FORMAT])?;
+            }
+            found => {
+                return Err(IndexError(format!(
+                    "the index is of format {}, this build reads format {INDEX_FORMAT}",
+                    match found {
+                        Some([n]) => n.to_string(),
+                        Some(_) => "(unreadable)".into(),
+                        None => "1".into(),
+                    }
+                )));
+            }
+        }
         let dense_err =
             |what: &str, e: std::io::Error| IndexError(format!("{}/{what}: {e}", path.display()));
         let tree = TreeFile::open(&path.join("tree")).map_err(|e| dense_err("tree", e))?;
         let locations =
             LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
+        let event_ids =
+            EventIdFile::open(&path.join("event-ids")).map_err(|e| dense_err("event-ids", e))?;
         Ok(Self {
             db,
             tree: Arc::new(tree),
             locations: Arc::new(locations),
+            event_ids: Arc::new(event_ids),
+            events: Arc::default(),
         })
+    }
+
+    /// The dense file of event ids.
+    pub fn event_ids(&self) -> &EventIdFile {
+        &self.event_ids
+    }
+
+    /// Fills the in-memory event map from the first `count` records of
+    /// the event-id file (which must be intact: open reconciles it first).
+    pub fn load_event_ids(&self, count: u64) -> Result<(), IndexError> {
+        let mut map = EventMap::default();
+        map.first.reserve(count as usize);
+        self.event_ids.for_each(count, |i, id| map.insert(id, i))?;
+        *self.events.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
     }
 
     /// The dense file of Merkle subtree hashes.
@@ -115,8 +200,17 @@ impl Index {
 
     /// The entry holding the event with this id, if any.
     pub fn event_entry(&self, event_id: &Digest) -> Result<Option<u64>, IndexError> {
-        let key = [b"e".as_slice(), event_id.as_bytes()].concat();
-        self.db.get(key)?.map(|v| read_u64(&v)).transpose()
+        let candidates = self
+            .events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .candidates(event_id.as_bytes());
+        for index in candidates {
+            if self.event_ids.get(index)? == *event_id {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
     }
 
     /// The stored checkpoint record for a tree size.
@@ -147,7 +241,18 @@ impl Index {
         self.locations
             .append(batch.first, &batch.locations)
             .map_err(|e| io("entry locations", e))?;
-        self.db.apply_batch(batch.sled)?;
+        self.event_ids
+            .append(batch.first, &batch.event_ids)
+            .map_err(|e| io("event ids", e))?;
+        let mut writes = sled::Batch::default();
+        for (key, value) in batch.sled {
+            writes.insert(key, value);
+        }
+        self.db.apply_batch(writes)?;
+        let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
+        for (i, id) in batch.event_ids.iter().enumerate() {
+            events.insert(id.as_bytes(), batch.first + i as u64);
+        }
         Ok(())
     }
 
@@ -170,7 +275,7 @@ impl StateView for Index {
         let Some(v) = self.db.get(k).map_err(|e| StateError(e.to_string()))? else {
             return Ok(None);
         };
-        crate::codec::decode(&v)
+        crate::codec::decode_compact(&v)
             .map(Some)
             .map_err(|e| StateError(format!("stored state for {key:?} is unreadable: {e}")))
     }
@@ -186,9 +291,11 @@ impl NodeSource for Index {
 /// Writes staged for one apply: the batch's entries start at `first`.
 pub struct IndexBatch {
     first: u64,
-    sled: sled::Batch,
+    /// sled inserts, in order (a later one for the same key wins).
+    sled: Vec<(Vec<u8>, Vec<u8>)>,
     nodes: Vec<Hash>,
     locations: Vec<EntryLocation>,
+    event_ids: Vec<Digest>,
 }
 
 impl IndexBatch {
@@ -196,36 +303,75 @@ impl IndexBatch {
     pub fn new(first: u64) -> Self {
         Self {
             first,
-            sled: sled::Batch::default(),
+            sled: Vec::new(),
             nodes: Vec::new(),
             locations: Vec::new(),
+            event_ids: Vec::new(),
         }
     }
-    pub fn set_applied(&mut self, count: u64, last_hash: &Digest) {
-        self.sled.insert(META_APPLIED, &count.to_le_bytes());
-        self.sled.insert(META_LAST_HASH, last_hash.as_bytes());
+    /// The first entry of the batch.
+    pub fn first(&self) -> u64 {
+        self.first
     }
-    /// Records the next entry's location; entries come in order.
-    pub fn push_location(&mut self, loc: EntryLocation) {
+
+    /// Number of entries staged.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// Moves every staged location `by` bytes further into the log: the
+    /// writer stages offsets relative to its batch, and the batch's place
+    /// in the log is known only when it is written.
+    pub fn rebase_locations(&mut self, by: u64) {
+        for loc in &mut self.locations {
+            loc.frame_offset += by;
+        }
+    }
+
+    /// Appends the batch that follows this one, so both apply as one.
+    pub fn extend(&mut self, later: IndexBatch) -> Result<(), IndexError> {
+        if later.first != self.first + self.len() as u64 {
+            return Err(IndexError(format!(
+                "index batches out of order: entries {}.. after {}..{}",
+                later.first,
+                self.first,
+                self.first + self.len() as u64
+            )));
+        }
+        self.sled.extend(later.sled);
+        self.nodes.extend(later.nodes);
+        self.locations.extend(later.locations);
+        self.event_ids.extend(later.event_ids);
+        Ok(())
+    }
+
+    pub fn set_applied(&mut self, count: u64, last_hash: &Digest) {
+        self.sled
+            .push((META_APPLIED.to_vec(), count.to_le_bytes().to_vec()));
+        self.sled
+            .push((META_LAST_HASH.to_vec(), last_hash.as_bytes().to_vec()));
+    }
+    /// Records the next entry's location and event id; entries come in
+    /// order.
+    pub fn push_entry(&mut self, loc: EntryLocation, event_id: &Digest) {
         self.locations.push(loc);
+        self.event_ids.push(*event_id);
     }
     /// Records the next completed subtree node, in `Frontier::push` order.
     pub fn push_node(&mut self, hash: Hash) {
         self.nodes.push(hash);
     }
-    pub fn put_event(&mut self, event_id: &Digest, index: u64) {
-        self.sled.insert(
-            [b"e".as_slice(), event_id.as_bytes()].concat(),
-            &index.to_le_bytes(),
-        );
-    }
     pub fn put_checkpoint(&mut self, size: u64, record: &[u8]) {
-        self.sled.insert(key_u64(b'c', size), record);
+        self.sled.push((key_u64(b'c', size), record.to_vec()));
     }
     pub fn put_state(&mut self, value: &StateValue) -> Result<(), IndexError> {
-        let bytes = crate::codec::encode(value).map_err(|e| IndexError(e.to_string()))?;
+        let bytes = crate::codec::encode_compact(value).map_err(|e| IndexError(e.to_string()))?;
         self.sled
-            .insert([b"s".as_slice(), &value.key().to_bytes()].concat(), bytes);
+            .push(([b"s".as_slice(), &value.key().to_bytes()].concat(), bytes));
         Ok(())
     }
 }

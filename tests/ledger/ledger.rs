@@ -119,6 +119,48 @@ fn a_replayed_event_returns_the_original_entry() {
 }
 
 #[test]
+fn replays_submitted_while_the_original_is_in_flight_get_its_receipt() {
+    let mut f = Fixture::new();
+    let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
+    let start = f.ledger().size();
+    let events: Vec<_> = (0..60u32)
+        .map(|i| {
+            a.sign(
+                f.clock.now(),
+                EventBody::AddKey(KeyAdded {
+                    participant: pid("trader.a"),
+                    key: key(100 + i).public(),
+                }),
+            )
+            .unwrap()
+        })
+        .collect();
+    // Each event twice in a row, without waiting: the second copy meets
+    // its original in the same batch, in a batch still being committed,
+    // or in the index, as timing has it.
+    let pairs: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                f.ledger().submit(e.clone()).unwrap(),
+                f.ledger().submit(e.clone()).unwrap(),
+            )
+        })
+        .collect();
+    for (first, second) in pairs {
+        let (first, second) = (first.wait().unwrap(), second.wait().unwrap());
+        assert!(!first.replay && second.replay);
+        assert_eq!(
+            (second.index, second.entry_hash),
+            (first.index, first.entry_hash)
+        );
+        assert!(second.tree_size > second.index);
+    }
+    assert_eq!(f.ledger().size(), start + 60);
+    verify_log(&f.log_path(), false).unwrap();
+}
+
+#[test]
 fn keys_are_valid_only_inside_their_window() {
     let mut f = Fixture::new();
     let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
@@ -365,6 +407,49 @@ fn an_unreadable_index_is_moved_aside_and_rebuilt() {
 }
 
 #[test]
+fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
+    let mut f = Fixture::new();
+    let mut a = f.register("p1", 1, vec![Role::Custodian]);
+    let signed = a
+        .sign(
+            f.clock.now(),
+            EventBody::AddKey(KeyAdded {
+                participant: pid("p1"),
+                key: key(2).public(),
+            }),
+        )
+        .unwrap();
+    let first = f.ledger().append(signed.clone()).unwrap();
+    let root = f.ledger().root();
+    f.close();
+    // An index written by an older build: format 1 kept event ids in sled
+    // and state in the canonical encoding.
+    {
+        let db = sled::open(f.path().join("index").join("sled")).unwrap();
+        db.insert(b"mformat", &[1u8]).unwrap();
+        db.flush().unwrap();
+    }
+    f.reopen();
+    assert_eq!(f.ledger().root(), root);
+    let kept = std::fs::read_dir(f.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"));
+    assert!(kept, "the old index is kept for inspection");
+    // The rebuilt index holds the state and the event ids.
+    assert!(
+        f.ledger()
+            .state()
+            .participant(&pid("p1"))
+            .unwrap()
+            .is_some()
+    );
+    let again = f.ledger().append(signed).unwrap();
+    assert!(again.replay);
+    assert_eq!(again.index, first.index);
+}
+
+#[test]
 fn proofs_between_any_past_sizes_verify() {
     let mut f = Fixture::new();
     for i in 0..40u32 {
@@ -463,8 +548,25 @@ fn damaged_or_missing_dense_index_files_are_recomputed_from_the_log() {
     let leaves: Vec<_> = (0..size)
         .map(|i| leaf_hash(&f.ledger().entry(i).unwrap().1))
         .collect();
+    let event_ids: Vec<_> = (0..size)
+        .map(|i| f.ledger().entry(i).unwrap().0.signed.event_id())
+        .collect();
+    let finds_every_event = |l: &Ledger| {
+        for (i, id) in event_ids.iter().enumerate() {
+            assert_eq!(
+                l.find_event(id).unwrap(),
+                Some(i as u64),
+                "event of entry {i}"
+            );
+        }
+    };
     f.close();
     let index = f.path().join("index");
+    // A damaged event id in the middle.
+    let ids = index.join("event-ids");
+    let mut bytes = std::fs::read(&ids).unwrap();
+    bytes[36 * 12 + 5] ^= 0x40;
+    std::fs::write(&ids, bytes).unwrap();
     // Zeros in the middle of the tree file (as a power cut may leave them,
     // since these files are not synced), and a location file cut short.
     let tree = index.join("tree");
@@ -483,17 +585,20 @@ fn damaged_or_missing_dense_index_files_are_recomputed_from_the_log() {
     f.reopen();
     let l = f.ledger();
     assert_eq!((l.size(), l.root()), (size, root));
+    finds_every_event(l);
     for i in 0..size {
         assert_eq!(leaf_hash(&l.entry(i).unwrap().1), leaves[i as usize]);
         let proof = l.inclusion_proof(i, size).unwrap();
         merkle::verify_inclusion(&leaves[i as usize], i, size, &proof, &root).unwrap();
     }
     f.close();
-    // Both files gone entirely.
+    // All three files gone entirely.
     std::fs::remove_file(&tree).unwrap();
     std::fs::remove_file(&locations).unwrap();
+    std::fs::remove_file(&ids).unwrap();
     f.reopen();
     assert_eq!((f.ledger().size(), f.ledger().root()), (size, root));
+    finds_every_event(f.ledger());
     assert_eq!(f.ledger().root_at(7).unwrap(), {
         merkle::MemoryNodes::from_leaves(leaves[..7].to_vec()).root()
     });
