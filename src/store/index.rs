@@ -15,7 +15,7 @@
 //! | `s`    | state key bytes      | state value (`codec::encode_compact`) |
 //!
 //! Event ids are found through a map in memory from their first 8 bytes to
-//! entry indexes (about 24 bytes per entry), filled from `event-ids` on
+//! entry indexes (20 to 40 bytes per entry), filled from `event-ids` on
 //! open; every candidate is confirmed against the file. A sled B-tree of
 //! random 32-byte keys cost an insert and a lookup per append and most of
 //! the index's bytes on disk.
