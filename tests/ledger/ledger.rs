@@ -423,10 +423,10 @@ fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     let root = f.ledger().root();
     f.close();
     // An index written by an older build: format 1 kept event ids in sled
-    // and state in the canonical encoding.
+    // and state in the canonical encoding, and named no format.
     {
         let db = sled::open(f.path().join("index").join("sled")).unwrap();
-        db.insert(b"mformat", &[1u8]).unwrap();
+        assert_eq!(db.remove(b"mformat").unwrap().as_deref(), Some(&[2u8][..]));
         db.flush().unwrap();
     }
     f.reopen();
