@@ -210,58 +210,64 @@ impl NodeSource for TreeFile {
     }
 }
 
-/// Where each entry's frame lies in the log.
-#[derive(Debug)]
-pub struct LocationFile(RecordFile<12>);
+/// A value stored as one fixed-size record per entry.
+pub trait EntryRecord<const N: usize>: Sized {
+    fn to_record(&self) -> [u8; N];
+    fn from_record(record: &[u8; N]) -> Self;
+}
 
-impl LocationFile {
-    pub fn open(path: &Path) -> io::Result<Self> {
-        RecordFile::open(path).map(Self)
+/// Where each entry's frame lies in the log: offset `u64` LE, payload
+/// length `u32` LE.
+impl EntryRecord<12> for EntryLocation {
+    fn to_record(&self) -> [u8; 12] {
+        let mut r = [0u8; 12];
+        r[..8].copy_from_slice(&self.frame_offset.to_le_bytes());
+        r[8..].copy_from_slice(&self.payload_len.to_le_bytes());
+        r
     }
 
-    pub fn intact_len(&self) -> io::Result<u64> {
-        self.0.valid_prefix()
-    }
-
-    pub fn truncate(&self, entries: u64) -> io::Result<()> {
-        self.0.truncate(entries)
-    }
-
-    /// Writes the locations of entries `first..`.
-    pub fn append(&self, first: u64, locations: &[EntryLocation]) -> io::Result<()> {
-        let records: Vec<[u8; 12]> = locations
-            .iter()
-            .map(|l| {
-                let mut r = [0u8; 12];
-                r[..8].copy_from_slice(&l.frame_offset.to_le_bytes());
-                r[8..].copy_from_slice(&l.payload_len.to_le_bytes());
-                r
-            })
-            .collect();
-        self.0.write_at(first, &records)
-    }
-
-    pub fn get(&self, index: u64) -> Result<EntryLocation, IndexError> {
-        let r = self.0.read(index)?;
-        Ok(EntryLocation {
-            frame_offset: u64::from_le_bytes(r[..8].try_into().unwrap_or_default()),
-            payload_len: u32::from_le_bytes(r[8..].try_into().unwrap_or_default()),
-        })
+    fn from_record(r: &[u8; 12]) -> Self {
+        let mut offset = [0u8; 8];
+        let mut len = [0u8; 4];
+        offset.copy_from_slice(&r[..8]);
+        len.copy_from_slice(&r[8..]);
+        EntryLocation {
+            frame_offset: u64::from_le_bytes(offset),
+            payload_len: u32::from_le_bytes(len),
+        }
     }
 }
 
-/// The id of each entry's event, by entry index: the index's table for
-/// finding an event (and refusing a replay) without a B-tree insert per
-/// entry. `Index` keeps a map from the ids' first 8 bytes in memory and
-/// confirms every candidate against this file.
-#[derive(Debug)]
-pub struct EventIdFile(RecordFile<32>);
-
-impl EventIdFile {
-    pub fn open(path: &Path) -> io::Result<Self> {
-        RecordFile::open(path).map(Self)
+/// An entry's event id.
+impl EntryRecord<32> for Digest {
+    fn to_record(&self) -> [u8; 32] {
+        *self.as_bytes()
     }
 
+    fn from_record(r: &[u8; 32]) -> Self {
+        Digest::from_bytes(*r)
+    }
+}
+
+/// One record per entry, entry `i` at record `i`.
+#[derive(Debug)]
+pub struct EntryFile<T, const N: usize>(RecordFile<N>, std::marker::PhantomData<fn() -> T>);
+
+/// Where each entry's frame lies in the log.
+pub type LocationFile = EntryFile<EntryLocation, 12>;
+
+/// The id of each entry's event: the index's table for finding an event
+/// (and refusing a replay) without a B-tree insert per entry. `Index`
+/// keeps a map from the ids' first 8 bytes in memory and confirms every
+/// candidate against this file.
+pub type EventIdFile = EntryFile<Digest, 32>;
+
+impl<T: EntryRecord<N>, const N: usize> EntryFile<T, N> {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        RecordFile::open(path).map(|f| Self(f, std::marker::PhantomData))
+    }
+
+    /// Number of entries, from the first, whose records are intact.
     pub fn intact_len(&self) -> io::Result<u64> {
         self.0.valid_prefix()
     }
@@ -270,24 +276,20 @@ impl EventIdFile {
         self.0.truncate(entries)
     }
 
-    /// Writes the event ids of entries `first..`.
-    pub fn append(&self, first: u64, ids: &[Digest]) -> io::Result<()> {
-        let records: Vec<[u8; 32]> = ids.iter().map(|d| *d.as_bytes()).collect();
+    /// Writes the records of entries `first..`.
+    pub fn append(&self, first: u64, values: &[T]) -> io::Result<()> {
+        let records: Vec<[u8; N]> = values.iter().map(T::to_record).collect();
         self.0.write_at(first, &records)
     }
 
-    pub fn get(&self, index: u64) -> Result<Digest, IndexError> {
-        self.0.read(index).map(Digest::from_bytes)
+    pub fn get(&self, index: u64) -> Result<T, IndexError> {
+        self.0.read(index).map(|r| T::from_record(&r))
     }
 
-    /// Calls `each(index, id)` for entries `0..count`, in order, reading
+    /// Calls `each(index, value)` for entries `0..count`, in order, reading
     /// the file in large chunks; a damaged record is an error.
-    pub fn for_each(
-        &self,
-        count: u64,
-        mut each: impl FnMut(u64, &[u8; 32]),
-    ) -> Result<(), IndexError> {
-        self.0.for_each(count, |i, record| each(i, record))
+    pub fn for_each(&self, count: u64, mut each: impl FnMut(u64, T)) -> Result<(), IndexError> {
+        self.0.for_each(count, |i, r| each(i, T::from_record(r)))
     }
 }
 

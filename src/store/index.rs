@@ -161,7 +161,8 @@ impl Index {
     pub fn load_event_ids(&self, count: u64) -> Result<(), IndexError> {
         let mut map = EventMap::default();
         map.first.reserve(count as usize);
-        self.event_ids.for_each(count, |i, id| map.insert(id, i))?;
+        self.event_ids
+            .for_each(count, |i, id| map.insert(id.as_bytes(), i))?;
         *self.events.write().unwrap_or_else(|e| e.into_inner()) = map;
         Ok(())
     }

@@ -8,14 +8,29 @@ use oretrail::codec;
 use oretrail::crypto::Signature;
 use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log};
 use oretrail::merkle::{self, leaf_hash};
+use oretrail::model::SignedEvent;
 use oretrail::model::{EventBody, KeyAdded, KeyRevoked, KeyRotated, Registration, Role, StateView};
 use oretrail::rules::RuleCode;
+use oretrail::signer::Signer;
 
 fn refused_code(result: Result<oretrail::ledger::Receipt, AppendError>) -> RuleCode {
     match result {
         Err(AppendError::Refused(r)) => r.code,
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// `signer` (participant `participant`) adding key number `n`.
+fn add_key(signer: &mut Signer, f: &Fixture, participant: &str, n: u32) -> SignedEvent {
+    signer
+        .sign(
+            f.clock.now(),
+            EventBody::AddKey(KeyAdded {
+                participant: pid(participant),
+                key: key(n).public(),
+            }),
+        )
+        .unwrap()
 }
 
 #[test]
@@ -67,15 +82,7 @@ fn appends_link_entries_and_receipts_carry_a_checkpoint() {
 fn a_replayed_event_returns_the_original_entry() {
     let mut f = Fixture::new();
     let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
-    let signed = a
-        .sign(
-            f.clock.now(),
-            EventBody::AddKey(KeyAdded {
-                participant: pid("trader.a"),
-                key: key(2).public(),
-            }),
-        )
-        .unwrap();
+    let signed = add_key(&mut a, &f, "trader.a", 2);
     let first = f.ledger().append(signed.clone()).unwrap();
     let again = f.ledger().append(signed.clone()).unwrap();
     assert!(again.replay);
@@ -85,15 +92,7 @@ fn a_replayed_event_returns_the_original_entry() {
     );
     assert_eq!(f.ledger().size(), 3);
     // Also within one batch: submit both before either commits.
-    let signed = a
-        .sign(
-            f.clock.now(),
-            EventBody::AddKey(KeyAdded {
-                participant: pid("trader.a"),
-                key: key(3).public(),
-            }),
-        )
-        .unwrap();
+    let signed = add_key(&mut a, &f, "trader.a", 3);
     let p1 = f.ledger().submit(signed.clone()).unwrap();
     let p2 = f.ledger().submit(signed).unwrap();
     let (r1, r2) = (p1.wait().unwrap(), p2.wait().unwrap());
@@ -105,16 +104,7 @@ fn a_replayed_event_returns_the_original_entry() {
     assert_eq!(f.ledger().size(), 4);
     // And after reopening, from the index.
     f.reopen();
-    let again = f.ledger().append(
-        a.sign(
-            f.clock.now(),
-            EventBody::AddKey(KeyAdded {
-                participant: pid("trader.a"),
-                key: key(2).public(),
-            }),
-        )
-        .unwrap(),
-    );
+    let again = f.ledger().append(add_key(&mut a, &f, "trader.a", 2));
     assert_eq!(refused_code(again), RuleCode::KeyInUse);
 }
 
@@ -124,16 +114,7 @@ fn replays_submitted_while_the_original_is_in_flight_get_its_receipt() {
     let mut a = f.register("trader.a", 1, vec![Role::Custodian]);
     let start = f.ledger().size();
     let events: Vec<_> = (0..60u32)
-        .map(|i| {
-            a.sign(
-                f.clock.now(),
-                EventBody::AddKey(KeyAdded {
-                    participant: pid("trader.a"),
-                    key: key(100 + i).public(),
-                }),
-            )
-            .unwrap()
-        })
+        .map(|i| add_key(&mut a, &f, "trader.a", 100 + i))
         .collect();
     // Each event twice in a row, without waiting: the second copy meets
     // its original in the same batch, in a batch still being committed,
@@ -385,6 +366,14 @@ fn state_and_root_survive_reopen_and_index_rebuild() {
     verify_log(&f.log_path(), false).unwrap();
 }
 
+/// Whether an index was moved aside as `index.broken-*`.
+fn old_index_kept(f: &Fixture) -> bool {
+    std::fs::read_dir(f.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"))
+}
+
 #[test]
 fn an_unreadable_index_is_moved_aside_and_rebuilt() {
     let mut f = Fixture::new();
@@ -399,26 +388,17 @@ fn an_unreadable_index_is_moved_aside_and_rebuilt() {
     std::fs::write(sled_dir.join("db"), vec![0xA5u8; 4096]).unwrap();
     f.reopen();
     assert_eq!(f.ledger().root(), root);
-    let kept = std::fs::read_dir(f.path())
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"));
-    assert!(kept, "the unreadable index is kept for inspection");
+    assert!(
+        old_index_kept(&f),
+        "the unreadable index is kept for inspection"
+    );
 }
 
 #[test]
 fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     let mut f = Fixture::new();
     let mut a = f.register("p1", 1, vec![Role::Custodian]);
-    let signed = a
-        .sign(
-            f.clock.now(),
-            EventBody::AddKey(KeyAdded {
-                participant: pid("p1"),
-                key: key(2).public(),
-            }),
-        )
-        .unwrap();
+    let signed = add_key(&mut a, &f, "p1", 2);
     let first = f.ledger().append(signed.clone()).unwrap();
     let root = f.ledger().root();
     f.close();
@@ -431,11 +411,7 @@ fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     }
     f.reopen();
     assert_eq!(f.ledger().root(), root);
-    let kept = std::fs::read_dir(f.path())
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"));
-    assert!(kept, "the old index is kept for inspection");
+    assert!(old_index_kept(&f), "the old index is kept for inspection");
     // The rebuilt index holds the state and the event ids.
     assert!(
         f.ledger()
