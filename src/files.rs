@@ -86,6 +86,21 @@ pub fn lock_exclusive(path: &Path, wait: bool) -> Result<Option<File>, FileError
     }
 }
 
+/// Whether another open file holds an exclusive `flock` on `path` (false
+/// when there is no such file). Takes and at once drops a shared lock.
+pub fn is_locked(path: &Path) -> Result<bool, FileError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(at(path)(e)),
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(false),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(true),
+        Err(e) => Err(at(path)(e.into())),
+    }
+}
+
 /// What identifies one version of a file: a rename puts a new inode in
 /// place, and an edit in place changes the length or a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,10 @@ pub const INDEX_DIR: &str = "index";
 pub const KEYS_DIR: &str = "keys";
 pub const LOG_KEY_FILE: &str = "log.key";
 pub const OPERATOR_KEY_FILE: &str = "operator.key";
+/// Locked (`flock`, exclusive) by the process that has the ledger open, so
+/// a second writer is refused and readers of the log file know a batch
+/// may be on its way after the last checkpoint.
+pub const WRITER_LOCK_FILE: &str = "writer.lock";
 
 /// The source of record times. Tests and the demo use a simulated clock.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -214,6 +218,9 @@ pub struct Ledger {
     writer: Option<JoinHandle<()>>,
     /// Keys of submitted events, decoded once.
     keys: KeyCache,
+    /// Held while the ledger is open; released when it is dropped, after
+    /// the writer has stopped.
+    _writer_lock: std::fs::File,
 }
 
 impl Ledger {

@@ -16,7 +16,7 @@ use super::damage::{self, DamageVerdict};
 use super::writer::{STATE_CACHE_LIMIT, Writer, stage_entry};
 use super::{
     CheckpointRecord, GenesisParams, Head, INDEX_DIR, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger,
-    LedgerError, OPERATOR_KEY_FILE, Options, genesis_event,
+    LedgerError, OPERATOR_KEY_FILE, Options, WRITER_LOCK_FILE, genesis_event,
 };
 use crate::codec;
 use crate::crypto::{Digest, KeyCache, SecretKey, SignatureCheck, verify_many};
@@ -159,6 +159,16 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
     if !log_path.exists() {
         return Err(LedgerError::NotALedger(dir.to_path_buf()));
     }
+    let lock_path = dir.join(WRITER_LOCK_FILE);
+    let writer_lock = crate::files::lock_exclusive(&lock_path, false)
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?
+        .ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "{} is open in another process (which holds {}); stop it first",
+                dir.display(),
+                lock_path.display()
+            ))
+        })?;
     let file = File::open(&log_path).map_err(|e| LedgerError::io(&log_path, e))?;
     let scan = scan(&file, &log_path)?;
     let file_len = file
@@ -296,6 +306,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
         sender: Some(sender),
         keys: KeyCache::new(),
         writer: Some(handle),
+        _writer_lock: writer_lock,
     })
 }
 

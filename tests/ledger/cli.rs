@@ -81,6 +81,44 @@ fn verify_names_the_tampered_entry_and_exits_1() {
 }
 
 #[test]
+fn verify_while_the_ledger_is_open_elsewhere_checks_up_to_its_last_checkpoint() {
+    use oretrail::ledger::Ledger;
+    use oretrail::store::FrameKind;
+    use oretrail::store::log::encode_frame;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    init(&dir);
+    let ledger = Ledger::open(&dir, Default::default()).unwrap();
+    let err = Ledger::open(&dir, Default::default()).err().unwrap();
+    assert!(
+        err.to_string().contains("is open in another process"),
+        "{err}"
+    );
+    // Half of a frame after the last checkpoint: a batch being written.
+    let mut frame = Vec::new();
+    encode_frame(FrameKind::Entry, &[7u8; 64], &mut frame);
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("log"))
+        .unwrap();
+    std::io::Write::write_all(&mut log, &frame[..40]).unwrap();
+    let v = oretrail(&["verify", "--data", d]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(
+        stdout(&v).starts_with("intact: 1 entries, 1 checkpoints")
+            && stdout(&v).contains("open in another process"),
+        "{}",
+        stdout(&v)
+    );
+    // With nothing holding the ledger open, the same bytes are a torn tail.
+    drop(ledger);
+    let v = oretrail(&["verify", "--data", d]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("torn tail"), "{}", stdout(&v));
+}
+
+#[test]
 fn keygen_writes_a_private_key_file_once() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("me.key");
