@@ -10,6 +10,7 @@
 //! and shipped to buyer A, C2 sold to buyer B. The smelter's compliance
 //! officer decides the flag.
 
+use crate::Answer;
 use crate::common;
 
 use std::collections::BTreeSet;
@@ -410,18 +411,10 @@ fn world() -> World {
     }
 }
 
-/// An answer: status, `WWW-Authenticate` and body.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: Vec<u8>,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    /// The `WWW-Authenticate` challenge, if any.
+    fn challenge(&self) -> Option<&str> {
+        self.header(header::WWW_AUTHENTICATE)
     }
 }
 
@@ -446,20 +439,7 @@ impl World {
             .oneshot(request.body(body).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .map(|v| v.to_str().unwrap().to_string());
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        Answer {
-            status,
-            challenge,
-            body,
-        }
+        Answer::read(response).await
     }
 
     async fn get(&self, who: Who, uri: &str) -> Answer {
@@ -525,7 +505,7 @@ fn assert_unauthenticated(answer: &Answer, context: &str) -> String {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{context}");
     let body = answer.json();
     assert_eq!(body["code"], "UNAUTHENTICATED", "{context}: {body}");
-    let challenge = answer.challenge.as_deref().unwrap_or("");
+    let challenge = answer.challenge().unwrap_or("");
     assert!(
         challenge.starts_with("Bearer realm=\"oretrail\""),
         "{context}: {challenge:?}"
@@ -583,11 +563,7 @@ fn bad_credentials_are_401_everywhere_they_are_read_without_saying_why() {
                 if who != NotBearer {
                     messages.insert(message);
                     assert!(
-                        answer
-                            .challenge
-                            .as_deref()
-                            .unwrap()
-                            .contains("invalid_token"),
+                        answer.challenge().unwrap().contains("invalid_token"),
                         "{uri} as {who:?}"
                     );
                 }
@@ -601,7 +577,7 @@ fn bad_credentials_are_401_everywhere_they_are_read_without_saying_why() {
         for uri in &protected {
             let answer = w.get(Anonymous, uri).await;
             assert_unauthenticated(&answer, uri);
-            assert!(!answer.challenge.unwrap().contains("error="));
+            assert!(!answer.challenge().unwrap().contains("error="));
         }
         for uri in optional {
             assert_eq!(w.get(Anonymous, uri).await.status, StatusCode::OK, "{uri}");
@@ -809,10 +785,8 @@ fn lots_are_shown_in_full_to_their_holders_in_summary_to_former_holders_and_as_m
                     Sight::Hidden => {
                         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{id} as {who:?}");
                         // Word for word what a lot that does not exist gets.
-                        let as_missing = String::from_utf8(missing.body.clone())
-                            .unwrap()
-                            .replace("NOPE-1", id);
-                        assert_eq!(String::from_utf8(answer.body).unwrap(), as_missing);
+                        let as_missing = missing.text().replace("NOPE-1", id);
+                        assert_eq!(answer.text(), as_missing);
                     }
                 }
             }
@@ -973,10 +947,8 @@ fn every_listing_and_graph_needs_a_token_and_shows_only_what_the_reader_may_see(
                 if sight(who, id) == Sight::Hidden {
                     let answer = w.get(who, &uri).await;
                     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri} as {who:?}");
-                    let as_missing = String::from_utf8(missing.body.clone())
-                        .unwrap()
-                        .replace("NOPE-1", id);
-                    assert_eq!(String::from_utf8(answer.body).unwrap(), as_missing);
+                    let as_missing = missing.text().replace("NOPE-1", id);
+                    assert_eq!(answer.text(), as_missing);
                     continue;
                 }
                 let listed: Vec<Value> = every_item(w, who, &uri, "entries", 2)
@@ -1127,7 +1099,7 @@ fn participants_show_their_identity_to_others_and_everything_to_their_own_organi
                 for hidden in ["keys", "acts_for"] {
                     assert!(body.get(hidden).is_none(), "{id} as {who:?}: {body}");
                 }
-                let text = String::from_utf8(answer.body).unwrap();
+                let text = answer.text();
                 assert!(!text.contains(&key(10).public().to_hex()), "{text}");
             }
         }
@@ -1177,11 +1149,11 @@ fn red_flags_are_seen_in_the_register_and_on_every_lot_that_carries_them() {
                 assert_eq!(flag["decisions"].as_array().unwrap().len(), 1);
             } else {
                 assert_eq!(answer.status, StatusCode::NOT_FOUND, "{who:?}");
-                let as_missing = String::from_utf8(missing.body.clone())
-                    .unwrap()
+                let as_missing = missing
+                    .text()
                     .replace("/99", &format!("/{}", w.flag.n))
                     .replace("\"n\":99", &format!("\"n\":{}", w.flag.n));
-                assert_eq!(String::from_utf8(answer.body).unwrap(), as_missing);
+                assert_eq!(answer.text(), as_missing);
             }
         }
     });

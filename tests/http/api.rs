@@ -3,6 +3,7 @@
 //! and one test of the binary serving on a real socket.
 
 use crate::common;
+use crate::{Answer, new_ledger};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{ORIGIN, TestClock, genesis, key, pid};
+use common::{ORIGIN, TestClock, key, pid};
 use oretrail::api::{self, AppState, Limits, MAX_ENTRIES_PER_PAGE};
 use oretrail::crypto::{SecretKey, Signature};
 use oretrail::ledger::{Ledger, OPERATOR_KEY_FILE};
@@ -39,23 +40,7 @@ struct Api {
     token: String,
 }
 
-/// An answer: status, content type and body.
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Bytes,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).unwrap()
-    }
-
     /// Asserts a JSON error with this status and code; returns its body.
     fn error(&self, status: StatusCode, code: &str) -> Value {
         let body = self.json();
@@ -63,7 +48,7 @@ impl Answer {
         assert_eq!(body["code"], code, "{body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(body.get("details").is_some(), "{body}");
-        assert_eq!(self.content_type, "application/json");
+        assert_eq!(self.content_type(), "application/json");
         body
     }
 }
@@ -76,17 +61,7 @@ impl Api {
     fn with_limits(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new();
-        // Creating appends the genesis entry and waits for it, which must
-        // not happen on the test's async thread.
-        let ledger = std::thread::scope(|s| {
-            s.spawn(|| Ledger::create(dir.path(), genesis(), clock.options()).unwrap())
-                .join()
-                .unwrap()
-        });
-        let ledger = Arc::new(ledger);
-        let operator_key =
-            SecretKey::read_file(&dir.path().join("keys").join(OPERATOR_KEY_FILE)).unwrap();
-        let operator = Signer::with_first_nonce(ORIGIN, pid("operator"), operator_key, 1);
+        let (ledger, operator) = new_ledger(dir.path(), &clock);
         let token = common::issue_token(dir.path(), "operator");
         let app = api::router(AppState::with_limits(ledger.clone(), limits));
         Self {
@@ -100,21 +75,7 @@ impl Api {
     }
 
     async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Answer {
-            status,
-            content_type,
-            body,
-        }
+        Answer::read(self.app.clone().oneshot(request).await.unwrap()).await
     }
 
     /// `GET uri` as the operator.
@@ -328,7 +289,7 @@ async fn an_append_answers_with_its_durable_entry_and_a_replay_with_the_original
     let signed = api.sign_op(registration("mine", 10, vec![Role::Producer]));
     let answer = api.post_event(&signed).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
-    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.content_type(), "application/json");
     let receipt = answer.json();
     assert_eq!(receipt["index"], 1);
     assert_eq!(receipt["tree_size"], 2);
@@ -585,11 +546,11 @@ async fn the_checkpoint_and_the_log_key_are_plain_text_that_verify() {
     api.register("mine", 10, vec![Role::Producer]).await;
     let note = api.get("/v1/checkpoint").await;
     assert_eq!(note.status, StatusCode::OK);
-    assert_eq!(note.content_type, "text/plain; charset=utf-8");
+    assert_eq!(note.content_type(), "text/plain; charset=utf-8");
     assert_eq!(note.text(), &*api.ledger.checkpoint());
     let key = api.get("/v1/log/key").await;
     assert_eq!(key.status, StatusCode::OK);
-    assert_eq!(key.content_type, "text/plain; charset=utf-8");
+    assert_eq!(key.content_type(), "text/plain; charset=utf-8");
     assert_eq!(
         key.text(),
         format!("{}\n", api.ledger.log_key_line().unwrap())

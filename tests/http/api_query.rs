@@ -14,13 +14,12 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::{ORIGIN, TestClock, genesis, key, pid};
+use common::{ORIGIN, TestClock, key, pid};
 use oretrail::api::{self, AppState};
 use oretrail::catalog::Catalog;
 use oretrail::codec;
-use oretrail::crypto::SecretKey;
 use oretrail::demo::{self, DemoOptions};
-use oretrail::ledger::{Ledger, OPERATOR_KEY_FILE, Options};
+use oretrail::ledger::{Ledger, Options};
 use oretrail::model::{
     Assay, Blend, CahraFinding, CountryCode, Dispatch, Element, Event, EventBody, FlagId, Grams,
     Lot, LotCreation, LotId, LotKind, LotReceipt, Origin, ParticipantKind, Ppb, Registration, Role,
@@ -916,14 +915,7 @@ impl Small {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new();
-        let ledger = std::thread::scope(|s| {
-            s.spawn(|| Ledger::create(dir.path(), genesis(), clock.options()).unwrap())
-                .join()
-                .unwrap()
-        });
-        let ledger = Arc::new(ledger);
-        let operator_key =
-            SecretKey::read_file(&dir.path().join("keys").join(OPERATOR_KEY_FILE)).unwrap();
+        let (ledger, operator) = crate::new_ledger(dir.path(), &clock);
         let state = AppState::new(ledger.clone());
         let app = Client::new(state.clone(), dir.path());
         let mut small = Small {
@@ -932,10 +924,7 @@ impl Small {
             state: Some(state),
             app,
             clock,
-            signers: BTreeMap::from([(
-                "operator",
-                Signer::with_first_nonce(ORIGIN, pid("operator"), operator_key, 1),
-            )]),
+            signers: BTreeMap::from([("operator", operator)]),
         };
         let parties: [(&'static str, u32, ParticipantKind, Vec<Role>); 5] = [
             (

@@ -6,6 +6,7 @@
 //! line per request, with nothing secret in it.
 
 use crate::common;
+use crate::{Answer, new_ledger};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{ORIGIN, TestClock, genesis, pid};
+use common::{TestClock, pid};
 use oretrail::api::{self, AppState};
-use oretrail::crypto::{SecretKey, Signature};
-use oretrail::ledger::{Ledger, OPERATOR_KEY_FILE};
+use oretrail::crypto::Signature;
+use oretrail::ledger::Ledger;
 use oretrail::model::{CountryCode, EventBody, ParticipantKind, Registration, Role, SignedEvent};
 use oretrail::signer::Signer;
 use serde_json::{Value, json};
@@ -34,45 +35,11 @@ struct Edge {
     operator: Signer,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).unwrap()
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-}
-
 impl Edge {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new();
-        // Creating appends the genesis entry and waits for it: not on the
-        // test's async thread.
-        let ledger = std::thread::scope(|s| {
-            s.spawn(|| Ledger::create(dir.path(), genesis(), clock.options()).unwrap())
-                .join()
-                .unwrap()
-        });
-        let ledger = Arc::new(ledger);
-        let operator_key =
-            SecretKey::read_file(&dir.path().join("keys").join(OPERATOR_KEY_FILE)).unwrap();
-        let operator = Signer::with_first_nonce(ORIGIN, pid("operator"), operator_key, 1);
+        let (ledger, operator) = new_ledger(dir.path(), &clock);
         let app = api::router(AppState::new(ledger.clone()));
         Self {
             _dir: dir,
@@ -90,17 +57,7 @@ impl Edge {
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .unwrap();
-        let response = app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        Answer::read(app.clone().oneshot(request).await.unwrap()).await
     }
 
     async fn get(&self, uri: &str) -> Answer {

@@ -18,12 +18,13 @@
 //! - A drift is caught: the same answers with a field renamed or a value
 //!   of the wrong kind do not validate.
 
+use crate::Answer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use oretrail::access::tokens::TokenFile;
 use oretrail::api::{self, AppState};
@@ -270,14 +271,14 @@ impl Schemas {
         let response = self.response(method, route, answer.status).clone();
         let content = response["content"].as_object().cloned().unwrap_or_default();
         let documented: Vec<&String> = content.keys().collect();
-        let media = answer.content_type.split(';').next().unwrap_or("").trim();
+        let media = answer.content_type().split(';').next().unwrap_or("").trim();
         assert!(
             content
                 .keys()
                 .any(|k| k.split(';').next().unwrap_or("").trim() == media),
             "{method} {route} answered {} as {:?}; the document says {documented:?}",
             answer.status,
-            answer.content_type
+            answer.content_type()
         );
         let name = response
             .pointer("/content/application~1json/schema/$ref")
@@ -322,19 +323,6 @@ impl Schemas {
         self.doc
             .pointer(&format!("/paths/{}", route.replace('/', "~1")))
             .is_some()
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Bytes,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -421,20 +409,7 @@ impl Demo {
             .oneshot(request.body(body).unwrap())
             .await
             .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Answer {
-            status,
-            content_type,
-            body,
-        }
+        Answer::read(response).await
     }
 
     /// GETs `uri` as the auditor, checks the answer against the document
