@@ -410,12 +410,7 @@ fn reconcile_dense(
     locations
         .append(good, &acked[good as usize..applied as usize])
         .map_err(|e| io("entry locations", e))?;
-    let event_ids = index.event_ids();
-    let good = event_ids
-        .intact_len()
-        .map_err(|e| io("event ids", e))?
-        .min(applied);
-    event_ids.truncate(good).map_err(|e| io("event ids", e))?;
+    let good = index.load_event_ids(applied)?;
     if good < applied {
         tracing::info!(
             from = good,
@@ -427,11 +422,13 @@ fn reconcile_dense(
             let bytes = read_payload(reader, acked[i as usize], i, path)?;
             ids.push(decode_entry(&bytes, i)?.signed.event_id());
         }
-        event_ids
-            .append(good, &ids)
+        index.repair_event_ids(good, &ids)?;
+    } else {
+        index
+            .event_ids()
+            .truncate(applied)
             .map_err(|e| io("event ids", e))?;
     }
-    index.load_event_ids(applied)?;
     let tree = index.tree();
     let intact = tree
         .intact_size()

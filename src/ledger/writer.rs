@@ -103,8 +103,9 @@ struct Sequenced {
     size: u64,
     root: Hash,
     last_hash: Digest,
-    /// The ledger's identity, once the genesis entry is sequenced.
-    info: Option<LedgerInfo>,
+    /// The ledger's identity, in the batch that sequenced the genesis
+    /// entry only.
+    genesis: Option<LedgerInfo>,
     /// Answered with a fresh receipt: (reply, index, leaf).
     accepted: Vec<(Reply, u64, Hash)>,
     /// Events already sequenced: answered as replays once durable.
@@ -126,6 +127,7 @@ impl Writer {
             log_key: self.log_key.clone(),
             head: self.head.clone(),
             shared_info: self.shared_info.clone(),
+            origin: self.info.as_ref().map(|i| i.origin.clone()),
             stopped: stopped.clone(),
             max_batch: self.max_batch,
         };
@@ -207,7 +209,7 @@ impl Writer {
         let mut accepted: Vec<(Reply, u64, Hash)> = Vec::with_capacity(batch.len());
         let mut replays: Vec<(Reply, u64, Hash)> = Vec::new();
         let mut new_ids: Vec<(Digest, u64, Hash)> = Vec::with_capacity(batch.len());
-        let mut info = self.info.clone();
+        let mut genesis: Option<LedgerInfo> = None;
 
         for request in batch {
             let Request {
@@ -273,8 +275,8 @@ impl Writer {
                 payload_len: bytes.len() as u32,
             };
             encode_frame(FrameKind::Entry, &bytes, &mut frames);
-            if info.is_none() {
-                info = changes.iter().find_map(|v| match v {
+            if self.info.is_none() && genesis.is_none() {
+                genesis = changes.iter().find_map(|v| match v {
                     StateValue::Ledger(i) => Some(i.clone()),
                     _ => None,
                 });
@@ -296,7 +298,7 @@ impl Writer {
         if accepted.is_empty() && replays.is_empty() {
             return Ok(None);
         }
-        if !accepted.is_empty() && info.is_none() {
+        if !accepted.is_empty() && self.info.is_none() && genesis.is_none() {
             return Err(LedgerError::Invalid(
                 "a batch was accepted before the genesis entry".into(),
             ));
@@ -305,8 +307,8 @@ impl Writer {
         // commit fails, the pipeline stops and nothing later is answered.
         self.last_time = record_time;
         self.state.remember(pending.into_values());
-        if self.info.is_none() {
-            self.info = info.clone();
+        if genesis.is_some() {
+            self.info = genesis.clone();
         }
         Ok(Some(Sequenced {
             frames,
@@ -314,7 +316,7 @@ impl Writer {
             size: self.frontier.size(),
             root: self.frontier.root(),
             last_hash: self.last_hash,
-            info,
+            genesis,
             accepted,
             replays,
         }))
@@ -370,12 +372,14 @@ struct Committer {
     log_key: Arc<SecretKey>,
     head: Arc<ArcSwap<Head>>,
     shared_info: Arc<ArcSwap<Option<LedgerInfo>>>,
+    /// The log's name, for checkpoints: known from the genesis entry.
+    origin: Option<String>,
     stopped: Stopped,
     max_batch: usize,
 }
 
 impl Committer {
-    fn run(self, mut log: LogWriter, batches: mpsc::Receiver<Sequenced>) {
+    fn run(mut self, mut log: LogWriter, batches: mpsc::Receiver<Sequenced>) {
         let mut carried: Option<Sequenced> = None;
         loop {
             let Some(first) = carried.take().or_else(|| batches.recv().ok()) else {
@@ -413,14 +417,14 @@ impl Committer {
 
     /// Writes a group of batches with one checkpoint after them, syncs,
     /// applies the index and answers.
-    fn commit(&self, log: &mut LogWriter, group: Vec<Sequenced>) -> Result<(), LedgerError> {
+    fn commit(&mut self, log: &mut LogWriter, group: Vec<Sequenced>) -> Result<(), LedgerError> {
         let base = log.end();
         let mut frames: Vec<u8> = Vec::with_capacity(group.iter().map(|b| b.frames.len()).sum());
         let mut staged: Option<IndexBatch> = None;
         let mut accepted = Vec::new();
         let mut replays = Vec::new();
         let mut last: Option<(u64, Hash, Digest)> = None;
-        let mut info = None;
+        let mut genesis = None;
         for b in group {
             let mut batch = b.staged;
             batch.rebase_locations(base + frames.len() as u64);
@@ -432,7 +436,10 @@ impl Committer {
                     None => staged = Some(batch),
                 }
             }
-            info = b.info.or(info);
+            if let Some(info) = b.genesis {
+                self.origin = Some(info.origin.clone());
+                genesis = Some(info);
+            }
             accepted.extend(b.accepted);
             replays.extend(b.replays);
         }
@@ -444,10 +451,10 @@ impl Committer {
             }
             return Ok(());
         };
-        let origin = info.as_ref().map(|i| i.origin.clone()).ok_or_else(|| {
+        let origin = self.origin.as_deref().ok_or_else(|| {
             LedgerError::Invalid("a batch was accepted before the genesis entry".into())
         })?;
-        let (record, note) = sign_checkpoint(&origin, size, root, &self.log_key)?;
+        let (record, note) = sign_checkpoint(origin, size, root, &self.log_key)?;
         let record_bytes =
             codec::encode(&record).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         encode_frame(FrameKind::Checkpoint, &record_bytes, &mut frames);
@@ -463,8 +470,8 @@ impl Committer {
             return Err(LedgerError::io(log.path(), e));
         }
         let index_result = self.index.apply(staged);
-        if self.shared_info.load().is_none() {
-            self.shared_info.store(Arc::new(info));
+        if genesis.is_some() {
+            self.shared_info.store(Arc::new(genesis));
         }
         let note: Arc<str> = note.into();
         self.head.store(Arc::new(Head {

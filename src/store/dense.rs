@@ -42,52 +42,29 @@ impl<const N: usize> RecordFile<N> {
 
     /// Number of records whose CRC checks, counted from the start.
     pub fn valid_prefix(&self) -> io::Result<u64> {
-        let len = self.file.metadata()?.len();
-        let records = len / Self::RECORD as u64;
-        let mut buf = vec![0u8; Self::RECORD * 4096];
+        self.intact_prefix(u64::MAX, |_, _| {})
+    }
+
+    /// Calls `each(position, record)` for the records from the start, in
+    /// order, up to `limit` of them or the first whose CRC fails, reading
+    /// in large chunks; answers how many there were.
+    pub fn intact_prefix(
+        &self,
+        limit: u64,
+        mut each: impl FnMut(u64, &[u8; N]),
+    ) -> io::Result<u64> {
+        const CHUNK: u64 = 4096;
+        let records = (self.file.metadata()?.len() / Self::RECORD as u64).min(limit);
+        let mut buf = vec![0u8; Self::RECORD * CHUNK as usize];
         let mut at = 0u64;
         while at < records {
-            let n = (records - at).min(4096) as usize;
+            let n = (records - at).min(CHUNK) as usize;
             let chunk = &mut buf[..n * Self::RECORD];
             self.file.read_exact_at(chunk, at * Self::RECORD as u64)?;
             for (i, record) in chunk.chunks_exact(Self::RECORD).enumerate() {
-                if !crc_ok(record) {
-                    return Ok(at + i as u64);
-                }
-            }
-            at += n as u64;
-        }
-        Ok(records)
-    }
-
-    /// Calls `each(position, record)` for records `0..count`, in order,
-    /// checking each CRC; reads in large chunks.
-    pub fn for_each(
-        &self,
-        count: u64,
-        mut each: impl FnMut(u64, &[u8; N]),
-    ) -> Result<(), IndexError> {
-        const CHUNK: u64 = 4096;
-        let mut buf = vec![0u8; Self::RECORD * CHUNK as usize];
-        let mut at = 0u64;
-        while at < count {
-            let n = (count - at).min(CHUNK) as usize;
-            let chunk = &mut buf[..n * Self::RECORD];
-            self.file
-                .read_exact_at(chunk, at * Self::RECORD as u64)
-                .map_err(|e| {
-                    IndexError(format!(
-                        "{}: records {at}.. cannot be read: {e}",
-                        self.path.display()
-                    ))
-                })?;
-            for (i, record) in chunk.chunks_exact(Self::RECORD).enumerate() {
                 let position = at + i as u64;
                 if !crc_ok(record) {
-                    return Err(IndexError(format!(
-                        "{}: record {position} is damaged",
-                        self.path.display()
-                    )));
+                    return Ok(position);
                 }
                 let mut out = [0u8; N];
                 out.copy_from_slice(&record[..N]);
@@ -95,7 +72,7 @@ impl<const N: usize> RecordFile<N> {
             }
             at += n as u64;
         }
-        Ok(())
+        Ok(records)
     }
 
     /// Cuts the file to its first `records` records.
@@ -286,10 +263,11 @@ impl<T: EntryRecord<N>, const N: usize> EntryFile<T, N> {
         self.0.read(index).map(|r| T::from_record(&r))
     }
 
-    /// Calls `each(index, value)` for entries `0..count`, in order, reading
-    /// the file in large chunks; a damaged record is an error.
-    pub fn for_each(&self, count: u64, mut each: impl FnMut(u64, T)) -> Result<(), IndexError> {
-        self.0.for_each(count, |i, r| each(i, T::from_record(r)))
+    /// Calls `each(index, value)` for the intact records from the first,
+    /// up to `limit` entries; answers how many there were.
+    pub fn intact_prefix(&self, limit: u64, mut each: impl FnMut(u64, T)) -> io::Result<u64> {
+        self.0
+            .intact_prefix(limit, |i, r| each(i, T::from_record(r)))
     }
 }
 

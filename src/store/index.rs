@@ -87,13 +87,13 @@ impl EventMap {
         }
     }
 
-    fn candidates(&self, id: &[u8; 32]) -> Vec<u64> {
+    /// Entries whose event id starts as `id` does (allocates only when
+    /// there are several).
+    fn candidates(&self, id: &[u8; 32]) -> impl Iterator<Item = u64> + use<> {
         let prefix = id_prefix(id);
-        let mut out: Vec<u64> = self.first.get(&prefix).copied().into_iter().collect();
-        if let Some(more) = self.more.get(&prefix) {
-            out.extend_from_slice(more);
-        }
-        out
+        let first = self.first.get(&prefix).copied();
+        let more = self.more.get(&prefix).cloned().unwrap_or_default();
+        first.into_iter().chain(more)
     }
 }
 
@@ -156,14 +156,29 @@ impl Index {
         &self.event_ids
     }
 
-    /// Fills the in-memory event map from the first `count` records of
-    /// the event-id file (which must be intact: open reconciles it first).
-    pub fn load_event_ids(&self, count: u64) -> Result<(), IndexError> {
+    /// Fills the in-memory event map from the event-id file's intact
+    /// records, at most `limit` of them, in the same pass that checks
+    /// them; answers how many there were.
+    pub fn load_event_ids(&self, limit: u64) -> Result<u64, IndexError> {
         let mut map = EventMap::default();
-        map.first.reserve(count as usize);
-        self.event_ids
-            .for_each(count, |i, id| map.insert(id.as_bytes(), i))?;
+        let intact = self
+            .event_ids
+            .intact_prefix(limit, |i, id| map.insert(id.as_bytes(), i))
+            .map_err(|e| IndexError(format!("reading the event ids: {e}")))?;
         *self.events.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(intact)
+    }
+
+    /// Replaces the event ids of entries `first..` with `ids` (recomputed
+    /// from the log), in the file and in the map.
+    pub fn repair_event_ids(&self, first: u64, ids: &[Digest]) -> Result<(), IndexError> {
+        let io = |e: std::io::Error| IndexError(format!("writing the event ids: {e}"));
+        self.event_ids.truncate(first).map_err(io)?;
+        self.event_ids.append(first, ids).map_err(io)?;
+        let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
+        for (i, id) in ids.iter().enumerate() {
+            events.insert(id.as_bytes(), first + i as u64);
+        }
         Ok(())
     }
 
