@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use super::dense::{EventIdFile, LocationFile, TreeFile};
 use crate::crypto::Digest;
@@ -32,6 +33,16 @@ use crate::model::{StateError, StateKey, StateValue, StateView};
 const META_APPLIED: &[u8] = b"mapplied";
 const META_LAST_HASH: &[u8] = b"mlast_hash";
 const META_FORMAT: &[u8] = b"mformat";
+
+/// How long opening waits for sled's file lock before giving up on the
+/// index (which is then moved aside and rebuilt).
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether sled refused to open because its file lock is held. sled 0.34
+/// reports this only in the message of an I/O error.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
 
 /// The layout of this build's index. An index of another layout is
 /// rebuilt from the log rather than read.
@@ -110,14 +121,23 @@ impl Index {
     pub fn open(path: &Path) -> Result<Self, IndexError> {
         std::fs::create_dir_all(path)
             .map_err(|e| IndexError(format!("{}: {e}", path.display())))?;
-        let config = sled::Config::new()
-            .path(path.join("sled"))
-            .flush_every_ms(Some(500));
-        let db = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
-        {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(IndexError("sled panicked while opening the index".into())),
+        let deadline = Instant::now() + SLED_LOCK_WAIT;
+        let db = loop {
+            let config = sled::Config::new()
+                .path(path.join("sled"))
+                .flush_every_ms(Some(500));
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open())) {
+                Ok(Ok(db)) => break db,
+                // sled's lock is released by its own threads, a moment
+                // after the last handle of a closed database is dropped;
+                // the caller holds the ledger's writer lock, so no other
+                // process can be holding it for long.
+                Ok(Err(e)) if is_lock_held(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(IndexError("sled panicked while opening the index".into())),
+            }
         };
         match db.get(META_FORMAT)?.as_deref() {
             Some([INDEX_FORMAT]) => {}

@@ -395,6 +395,36 @@ fn an_unreadable_index_is_moved_aside_and_rebuilt() {
 }
 
 #[test]
+fn opening_waits_for_sled_lock_held_a_moment_after_a_close() {
+    let mut f = Fixture::new();
+    f.register("p1", 1, vec![Role::Custodian]);
+    let root = f.ledger().root();
+    f.close();
+    // Hold sled's lock, as sled's own threads do for a moment after the
+    // last handle of a closed database is dropped, and let it go while
+    // the ledger is opening.
+    let held = sled::open(f.path().join("index").join("sled")).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    f.reopen();
+    release.join().unwrap();
+    assert_eq!(f.ledger().root(), root);
+    assert!(
+        !old_index_kept(&f),
+        "an index that was only locked for a moment is opened, not rebuilt"
+    );
+    assert!(
+        f.ledger()
+            .state()
+            .participant(&pid("p1"))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
 fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     let mut f = Fixture::new();
     let mut a = f.register("p1", 1, vec![Role::Custodian]);
