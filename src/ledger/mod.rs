@@ -445,6 +445,13 @@ impl Ledger {
         Ok((log, dir_size(&self.dir.join(INDEX_DIR))))
     }
 
+    /// Gives sled the index writes still waiting in memory and flushes
+    /// it. Not needed for durability (the log is synced before any
+    /// append is answered); `close` does it too.
+    pub fn flush_index(&self) -> Result<(), LedgerError> {
+        Ok(self.index.flush()?)
+    }
+
     /// Stops the writer after the queued appends and flushes the index.
     pub fn close(mut self) -> Result<(), LedgerError> {
         self.shutdown()

@@ -3,9 +3,11 @@
 //! The index folder holds a sled database and three dense record files
 //! (`store::dense`): `locations` (where each entry's frame lies in the log),
 //! `event-ids` (each entry's event id) and `tree` (every complete Merkle
-//! subtree hash, in post-order). sled holds one tree, keys prefixed by kind,
-//! so that each committed batch is written with one atomic `apply_batch`,
-//! after the dense records of that batch. Nothing here is the only copy of
+//! subtree hash, in post-order). sled holds one tree, keys prefixed by kind.
+//! A committed batch's sled writes, with its applied count, wait in memory
+//! (`store::deferred`), where readers find them, until a background thread
+//! gives sled everything waiting in one atomic `apply_batch`: always after
+//! the dense records of the same entries. Nothing here is the only copy of
 //! anything: the log file is, and this index can be rebuilt from it.
 //!
 //! | prefix | key                  | value                                 |
@@ -25,6 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::deferred::{Deferred, Flusher};
 use super::dense::{EventIdFile, LocationFile, TreeFile};
 use crate::crypto::Digest;
 use crate::merkle::{Hash, NodeSource};
@@ -74,6 +77,10 @@ pub struct Index {
     locations: Arc<LocationFile>,
     event_ids: Arc<EventIdFile>,
     events: Arc<RwLock<EventMap>>,
+    /// sled writes committed but not yet given to sled (`store::deferred`).
+    deferred: Arc<Deferred>,
+    /// Dropped with the last handle: writes out what waits, then stops.
+    _flusher: Arc<Flusher>,
 }
 
 /// Entry indexes by the first 8 bytes of their event id. Two ids sharing
@@ -162,8 +169,12 @@ impl Index {
             LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
         let event_ids =
             EventIdFile::open(&path.join("event-ids")).map_err(|e| dense_err("event-ids", e))?;
+        let deferred = Arc::new(Deferred::default());
+        let flusher = Flusher::start(deferred.clone(), db.clone())?;
         Ok(Self {
             db,
+            deferred,
+            _flusher: Arc::new(flusher),
             tree: Arc::new(tree),
             locations: Arc::new(locations),
             event_ids: Arc::new(event_ids),
@@ -215,8 +226,7 @@ impl Index {
     /// Number of entries whose effects are in the index.
     pub fn applied(&self) -> Result<u64, IndexError> {
         Ok(self
-            .db
-            .get(META_APPLIED)?
+            .sled_get(META_APPLIED)?
             .map(|v| read_u64(&v))
             .transpose()?
             .unwrap_or(0))
@@ -224,8 +234,7 @@ impl Index {
 
     /// Hash of the last applied entry.
     pub fn last_hash(&self) -> Result<Option<Digest>, IndexError> {
-        self.db
-            .get(META_LAST_HASH)?
+        self.sled_get(META_LAST_HASH)?
             .map(|v| Digest::from_slice(&v).map_err(|e| IndexError(e.to_string())))
             .transpose()
     }
@@ -251,24 +260,41 @@ impl Index {
 
     /// The stored checkpoint record for a tree size.
     pub fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, IndexError> {
-        Ok(self.db.get(key_u64(b'c', size))?.map(|v| v.to_vec()))
+        self.sled_get(&key_u64(b'c', size))
+    }
+
+    /// A sled value, the newest waiting write first.
+    fn sled_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        match self.deferred.get(key) {
+            Some(v) => Ok(Some(v)),
+            None => Ok(self.db.get(key)?.map(|v| v.to_vec())),
+        }
     }
 
     /// The largest stored checkpoint at or below `size`.
     pub fn checkpoint_at_or_below(&self, size: u64) -> Result<Option<(u64, Vec<u8>)>, IndexError> {
         let start = key_u64(b'c', 0);
         let end = key_u64(b'c', size);
-        match self.db.range(start..=end).next_back() {
+        let waiting = self.deferred.last_in(&start, &end);
+        let stored = match self.db.range(start..=end).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
-                Ok(Some((read_u64_be(&k[1..])?, v.to_vec())))
+                Some((k.to_vec(), v.to_vec()))
             }
-            None => Ok(None),
-        }
+            None => None,
+        };
+        // A waiting write is newer than sled's copy of the same key.
+        let last = match (waiting, stored) {
+            (Some(w), Some(s)) => Some(if w.0 >= s.0 { w } else { s }),
+            (w, s) => w.or(s),
+        };
+        last.map(|(k, v)| Ok((read_u64_be(&k[1..])?, v)))
+            .transpose()
     }
 
-    /// Applies a batch: first its dense records, then its sled writes in
-    /// one atomic batch (which records how many entries are applied).
+    /// Applies a batch: first its dense records, then its sled writes
+    /// (with the applied count), which readers see at once and sled gets
+    /// in a later, larger atomic batch (`store::deferred`).
     pub fn apply(&self, batch: IndexBatch) -> Result<(), IndexError> {
         let io = |what: &str, e: std::io::Error| IndexError(format!("writing {what}: {e}"));
         self.tree
@@ -280,11 +306,7 @@ impl Index {
         self.event_ids
             .append(batch.first, &batch.event_ids)
             .map_err(|e| io("event ids", e))?;
-        let mut writes = sled::Batch::default();
-        for (key, value) in batch.sled {
-            writes.insert(key, value);
-        }
-        self.db.apply_batch(writes)?;
+        self.deferred.put(batch.sled)?;
         let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
         for (i, id) in batch.event_ids.iter().enumerate() {
             events.insert(id.as_bytes(), batch.first + i as u64);
@@ -292,9 +314,10 @@ impl Index {
         Ok(())
     }
 
-    /// Writes everything to disk (sled's flush; not an fsync of the log,
-    /// which is the durable copy).
+    /// Writes everything to disk: the waiting writes to sled, then sled's
+    /// flush (not an fsync of the log, which is the durable copy).
     pub fn flush(&self) -> Result<(), IndexError> {
+        self.deferred.write_out(&self.db)?;
         self.db.flush()?;
         Ok(())
     }
@@ -308,7 +331,7 @@ impl Index {
 impl StateView for Index {
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
         let k = [b"s".as_slice(), &key.to_bytes()].concat();
-        let Some(v) = self.db.get(k).map_err(|e| StateError(e.to_string()))? else {
+        let Some(v) = self.sled_get(&k).map_err(|e| StateError(e.to_string()))? else {
             return Ok(None);
         };
         crate::codec::decode_compact(&v)

@@ -1,6 +1,7 @@
 //! Storage: the append-only log file (the truth) and the sled index
 //! (derived, rebuildable). The only module that names sled.
 
+pub mod deferred;
 pub mod dense;
 pub mod index;
 pub mod log;
