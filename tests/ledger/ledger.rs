@@ -374,12 +374,42 @@ fn old_index_kept(f: &Fixture) -> bool {
         .any(|e| e.file_name().to_string_lossy().starts_with("index.broken-"))
 }
 
-#[test]
-fn an_unreadable_index_is_moved_aside_and_rebuilt() {
+/// The index's sled database of a closed ledger, opened directly. sled's
+/// own threads may hold its lock for a moment after the close.
+fn open_sled_when_free(f: &Fixture) -> sled::Db {
+    let path = f.path().join("index").join("sled");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(&path) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("sled stays locked: {e}"),
+        }
+    }
+}
+
+fn knows_p1(f: &Fixture) -> bool {
+    f.ledger()
+        .state()
+        .participant(&pid("p1"))
+        .unwrap()
+        .is_some()
+}
+
+/// A closed ledger holding one participant, `p1`, and its root.
+fn closed_with_one_participant() -> (Fixture, merkle::Hash) {
     let mut f = Fixture::new();
     f.register("p1", 1, vec![Role::Custodian]);
     let root = f.ledger().root();
     f.close();
+    (f, root)
+}
+
+#[test]
+fn an_unreadable_index_is_moved_aside_and_rebuilt() {
+    let (mut f, root) = closed_with_one_participant();
     // Replace the index's sled database with garbage files.
     let sled_dir = f.path().join("index").join("sled");
     std::fs::remove_dir_all(&sled_dir).unwrap();
@@ -396,14 +426,11 @@ fn an_unreadable_index_is_moved_aside_and_rebuilt() {
 
 #[test]
 fn opening_waits_for_sled_lock_held_a_moment_after_a_close() {
-    let mut f = Fixture::new();
-    f.register("p1", 1, vec![Role::Custodian]);
-    let root = f.ledger().root();
-    f.close();
+    let (mut f, root) = closed_with_one_participant();
     // Hold sled's lock, as sled's own threads do for a moment after the
     // last handle of a closed database is dropped, and let it go while
     // the ledger is opening.
-    let held = sled::open(f.path().join("index").join("sled")).unwrap();
+    let held = open_sled_when_free(&f);
     let release = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
         drop(held);
@@ -415,13 +442,7 @@ fn opening_waits_for_sled_lock_held_a_moment_after_a_close() {
         !old_index_kept(&f),
         "an index that was only locked for a moment is opened, not rebuilt"
     );
-    assert!(
-        f.ledger()
-            .state()
-            .participant(&pid("p1"))
-            .unwrap()
-            .is_some()
-    );
+    assert!(knows_p1(&f), "the state holds p1");
 }
 
 #[test]
@@ -435,19 +456,7 @@ fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     // An index written by an older build: format 1 kept event ids in sled
     // and state in the canonical encoding, and named no format.
     {
-        // sled's own threads may hold its lock for a moment after close.
-        let path = f.path().join("index").join("sled");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(&path) {
-                Ok(db) => break db,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("sled stays locked: {e}"),
-            }
-        };
+        let db = open_sled_when_free(&f);
         assert_eq!(db.remove(b"mformat").unwrap().as_deref(), Some(&[2u8][..]));
         db.flush().unwrap();
     }
@@ -455,13 +464,7 @@ fn an_index_of_another_format_is_moved_aside_and_rebuilt() {
     assert_eq!(f.ledger().root(), root);
     assert!(old_index_kept(&f), "the old index is kept for inspection");
     // The rebuilt index holds the state and the event ids.
-    assert!(
-        f.ledger()
-            .state()
-            .participant(&pid("p1"))
-            .unwrap()
-            .is_some()
-    );
+    assert!(knows_p1(&f), "the state holds p1");
     let again = f.ledger().append(signed).unwrap();
     assert!(again.replay);
     assert_eq!(again.index, first.index);
