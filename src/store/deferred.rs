@@ -57,6 +57,16 @@ fn last_in<'a>(m: &'a Writes, low: &[u8], high: &[u8]) -> Option<(&'a Vec<u8>, &
         .next_back()
 }
 
+/// Of the last writes found in a range of two stores, the one with the
+/// larger key; `newer`'s on the same key, as its value replaces the
+/// other's.
+pub fn later_of<K: Ord, V>(newer: Option<(K, V)>, older: Option<(K, V)>) -> Option<(K, V)> {
+    match (newer, older) {
+        (Some(n), Some(o)) => Some(if n.0 >= o.0 { n } else { o }),
+        (n, o) => n.or(o),
+    }
+}
+
 impl Deferred {
     fn lock(&self) -> MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
@@ -71,11 +81,8 @@ impl Deferred {
     /// The waiting write with the largest key in `low..=high`, if any.
     pub fn last_in(&self, low: &[u8], high: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let w = self.lock();
-        match (last_in(&w.active, low, high), last_in(&w.frozen, low, high)) {
-            (Some(a), Some(f)) => Some(if a.0 >= f.0 { a } else { f }),
-            (a, f) => a.or(f),
-        }
-        .map(|(k, v)| (k.clone(), v.clone()))
+        later_of(last_in(&w.active, low, high), last_in(&w.frozen, low, high))
+            .map(|(k, v)| (k.clone(), v.clone()))
     }
 
     /// Adds writes (a later one for the same key wins). Blocks while too
@@ -157,6 +164,11 @@ pub struct Flusher {
 }
 
 impl Flusher {
+    /// The writes this thread gives to sled.
+    pub fn waiting(&self) -> &Deferred {
+        &self.deferred
+    }
+
     pub fn start(deferred: Arc<Deferred>, db: sled::Db) -> Result<Self, IndexError> {
         let shared = deferred.clone();
         let thread = std::thread::Builder::new()

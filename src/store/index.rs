@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::deferred::{Deferred, Flusher};
+use super::deferred::{Deferred, Flusher, later_of};
 use super::dense::{EventIdFile, LocationFile, TreeFile};
 use crate::crypto::Digest;
 use crate::merkle::{Hash, NodeSource};
@@ -77,10 +77,10 @@ pub struct Index {
     locations: Arc<LocationFile>,
     event_ids: Arc<EventIdFile>,
     events: Arc<RwLock<EventMap>>,
-    /// sled writes committed but not yet given to sled (`store::deferred`).
-    deferred: Arc<Deferred>,
-    /// Dropped with the last handle: writes out what waits, then stops.
-    _flusher: Arc<Flusher>,
+    /// sled writes committed but not yet given to sled, and the thread
+    /// that gives them (`store::deferred`). Dropped with the last handle:
+    /// writes out what waits, then stops.
+    sled_writes: Arc<Flusher>,
 }
 
 /// Entry indexes by the first 8 bytes of their event id. Two ids sharing
@@ -169,12 +169,10 @@ impl Index {
             LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
         let event_ids =
             EventIdFile::open(&path.join("event-ids")).map_err(|e| dense_err("event-ids", e))?;
-        let deferred = Arc::new(Deferred::default());
-        let flusher = Flusher::start(deferred.clone(), db.clone())?;
+        let flusher = Flusher::start(Arc::new(Deferred::default()), db.clone())?;
         Ok(Self {
             db,
-            deferred,
-            _flusher: Arc::new(flusher),
+            sled_writes: Arc::new(flusher),
             tree: Arc::new(tree),
             locations: Arc::new(locations),
             event_ids: Arc::new(event_ids),
@@ -265,7 +263,7 @@ impl Index {
 
     /// A sled value, the newest waiting write first.
     fn sled_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
-        match self.deferred.get(key) {
+        match self.sled_writes.waiting().get(key) {
             Some(v) => Ok(Some(v)),
             None => Ok(self.db.get(key)?.map(|v| v.to_vec())),
         }
@@ -275,7 +273,7 @@ impl Index {
     pub fn checkpoint_at_or_below(&self, size: u64) -> Result<Option<(u64, Vec<u8>)>, IndexError> {
         let start = key_u64(b'c', 0);
         let end = key_u64(b'c', size);
-        let waiting = self.deferred.last_in(&start, &end);
+        let waiting = self.sled_writes.waiting().last_in(&start, &end);
         let stored = match self.db.range(start..=end).next_back() {
             Some(kv) => {
                 let (k, v) = kv?;
@@ -283,12 +281,8 @@ impl Index {
             }
             None => None,
         };
-        // A waiting write is newer than sled's copy of the same key.
-        let last = match (waiting, stored) {
-            (Some(w), Some(s)) => Some(if w.0 >= s.0 { w } else { s }),
-            (w, s) => w.or(s),
-        };
-        last.map(|(k, v)| Ok((read_u64_be(&k[1..])?, v)))
+        later_of(waiting, stored)
+            .map(|(k, v)| Ok((read_u64_be(&k[1..])?, v)))
             .transpose()
     }
 
@@ -306,7 +300,7 @@ impl Index {
         self.event_ids
             .append(batch.first, &batch.event_ids)
             .map_err(|e| io("event ids", e))?;
-        self.deferred.put(batch.sled)?;
+        self.sled_writes.waiting().put(batch.sled)?;
         let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
         for (i, id) in batch.event_ids.iter().enumerate() {
             events.insert(id.as_bytes(), batch.first + i as u64);
@@ -317,7 +311,7 @@ impl Index {
     /// Writes everything to disk: the waiting writes to sled, then sled's
     /// flush (not an fsync of the log, which is the durable copy).
     pub fn flush(&self) -> Result<(), IndexError> {
-        self.deferred.write_out(&self.db)?;
+        self.sled_writes.waiting().write_out(&self.db)?;
         self.db.flush()?;
         Ok(())
     }
