@@ -201,7 +201,7 @@ impl LogSnapshot {
 
     /// Verifies the snapshot's frames in full, telling `observer` about
     /// each entry the replay accepts.
-    pub fn verify<O: Observer>(
+    pub fn verify<O: Observer + Send>(
         &self,
         observer: O,
         progress: bool,

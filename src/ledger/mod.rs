@@ -36,6 +36,7 @@ use crate::store::{FrameKind, FrameReader, Index, IndexError, LogReader};
 pub use head::{LogHead, read_head};
 pub use verify::{
     Accepted, Container, Observer, VerifyFailure, VerifyReport, verify_frames, verify_log,
+    verify_log_in_chunks,
 };
 
 /// File names inside a data folder.

@@ -6,7 +6,7 @@ use common::ORIGIN;
 use common::{Fixture, key, pid};
 use oretrail::codec;
 use oretrail::crypto::Signature;
-use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log};
+use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log, verify_log_in_chunks};
 use oretrail::merkle::{self, leaf_hash};
 use oretrail::model::SignedEvent;
 use oretrail::model::{EventBody, KeyAdded, KeyRevoked, KeyRotated, Registration, Role, StateView};
@@ -763,6 +763,64 @@ fn verify_refuses_backdated_entries_and_recorded_twice_events() {
     let failure = verify_log(&f.log_path(), false).unwrap_err();
     assert_eq!(failure.index, 6, "{failure}");
     assert!(failure.reason.contains("already holds"), "{failure}");
+}
+
+/// `verify` replays one chunk of entries while it checks the next one's
+/// signatures: whatever the chunk size, the problem reported is the first
+/// in log order, found by the replay (a backdated entry) or by the
+/// signature checks (a forged signature), whichever comes first.
+#[test]
+fn verify_names_the_first_problem_whatever_its_chunks() {
+    let mut f = Fixture::new();
+    for i in 0..7u32 {
+        f.clock.advance(1000);
+        f.register(&format!("p{i}"), 600 + i, vec![Role::Custodian]);
+    }
+    f.close();
+    let original = std::fs::read(f.log_path()).unwrap();
+    fn backdate(entries: &mut [oretrail::model::Entry], i: usize) {
+        entries[i].record_time =
+            oretrail::model::Timestamp::from_millis(entries[i - 1].record_time.as_millis() - 1);
+    }
+    fn forge(entries: &mut [oretrail::model::Entry], i: usize) {
+        let mut sig = *entries[i].signed.signature.as_bytes();
+        sig[63] ^= 1;
+        entries[i].signed.signature = Signature::from_bytes(sig);
+    }
+    type Change = Box<dyn Fn(&mut Vec<oretrail::model::Entry>)>;
+    let cases: [(&str, Change, u64, &str); 3] = [
+        (
+            "backdated 3, forged 6",
+            Box::new(|e| {
+                backdate(e, 3);
+                forge(e, 6);
+            }),
+            3,
+            "record time",
+        ),
+        (
+            "forged 2, backdated 5",
+            Box::new(|e| {
+                forge(e, 2);
+                backdate(e, 5);
+            }),
+            2,
+            "signature",
+        ),
+        ("forged 7", Box::new(|e| forge(e, 7)), 7, "signature"),
+    ];
+    for (name, change, index, reason) in cases {
+        std::fs::write(f.log_path(), &original).unwrap();
+        rewrite_as_operator(f.path(), change);
+        for chunk in [1, 2, 3, 8192] {
+            let failure = verify_log_in_chunks(&f.log_path(), false, chunk).unwrap_err();
+            assert_eq!(failure.index, index, "{name}, chunks of {chunk}: {failure}");
+            assert!(
+                failure.reason.contains(reason),
+                "{name}, chunks of {chunk}: {failure}"
+            );
+        }
+    }
 }
 
 #[test]

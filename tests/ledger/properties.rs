@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{Fixture, key, pid};
 use oretrail::codec::{self, CodecError};
 use oretrail::crypto::{PublicKey, SecretKey};
-use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log};
+use oretrail::ledger::{AppendError, Ledger, LedgerError, verify_log, verify_log_in_chunks};
 use oretrail::model::{
     CountryCode, Event, EventBody, KeyAdded, KeyRevoked, KeyRotated, MAX_TIME_MS, ParticipantKind,
     Registration, Role, StateView, Timestamp,
@@ -341,7 +341,9 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Flipping any single byte of the log makes `verify` fail, naming the
 /// entry whose frame holds the byte (for a checkpoint frame, the last entry
-/// it covers). Every byte position is tried.
+/// it covers). Every byte position is tried, with the log checked whole
+/// and in chunks of two entries (the pipeline replays one chunk while it
+/// prepares the next: a chunk's problems must wait for the earlier ones).
 #[test]
 fn flipping_any_byte_fails_verify_at_that_entry() {
     let f = build_small_ledger();
@@ -355,12 +357,15 @@ fn flipping_any_byte_fails_verify_at_that_entry() {
             let mut bad = log.clone();
             bad[pos] ^= xor;
             fs::write(&path, &bad).unwrap();
-            match verify_log(&path, false) {
-                Ok(_) => panic!("flipping byte {pos} (xor {xor:#x}) went unnoticed"),
-                Err(failure) => assert_eq!(
-                    failure.index, owner,
-                    "byte {pos} belongs to entry {owner}, verify named {failure}"
-                ),
+            for chunk in [8192, 2] {
+                match verify_log_in_chunks(&path, false, chunk) {
+                    Ok(_) => panic!("flipping byte {pos} (xor {xor:#x}) went unnoticed"),
+                    Err(failure) => assert_eq!(
+                        failure.index, owner,
+                        "byte {pos} belongs to entry {owner}, verify in chunks of {chunk} \
+                         named {failure}"
+                    ),
+                }
             }
         }
     }

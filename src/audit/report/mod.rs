@@ -715,7 +715,7 @@ impl Ending<'_> {
 }
 
 /// A report being computed along the replay.
-pub trait Collect {
+pub trait Collect: Send {
     /// Told about each accepted entry, in log order.
     fn accepted(&mut self, entry: &Accepted<'_>);
     /// The report, once the whole log has verified.
