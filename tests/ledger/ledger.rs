@@ -724,23 +724,33 @@ fn rewrite_as_operator(
     std::fs::write(&path, out).unwrap();
 }
 
-#[test]
-fn verify_refuses_backdated_entries_and_recorded_twice_events() {
+/// A closed ledger of `n` registrations a second apart (keys from seed
+/// `seed` on), with its log's bytes.
+fn closed_with_registrations(n: u32, seed: u32) -> (Fixture, Vec<u8>) {
     let mut f = Fixture::new();
-    for i in 0..5u32 {
+    for i in 0..n {
         f.clock.advance(1000);
-        f.register(&format!("p{i}"), 500 + i, vec![Role::Custodian]);
+        f.register(&format!("p{i}"), seed + i, vec![Role::Custodian]);
     }
     f.close();
-    let original = std::fs::read(f.log_path()).unwrap();
+    let log = std::fs::read(f.log_path()).unwrap();
+    (f, log)
+}
+
+/// Dates entry `i` a millisecond before entry `i - 1`.
+fn backdate(entries: &mut [oretrail::model::Entry], i: usize) {
+    entries[i].record_time =
+        oretrail::model::Timestamp::from_millis(entries[i - 1].record_time.as_millis() - 1);
+}
+
+#[test]
+fn verify_refuses_backdated_entries_and_recorded_twice_events() {
+    let (f, original) = closed_with_registrations(5, 500);
     // Untouched but re-written: still verifies (the rewrite itself is sound).
     rewrite_as_operator(f.path(), |_| {});
     verify_log(&f.log_path(), false).unwrap();
     // Entry 3 backdated before entry 2.
-    rewrite_as_operator(f.path(), |entries| {
-        entries[3].record_time =
-            oretrail::model::Timestamp::from_millis(entries[2].record_time.as_millis() - 1);
-    });
+    rewrite_as_operator(f.path(), |entries| backdate(entries, 3));
     let failure = verify_log(&f.log_path(), false).unwrap_err();
     assert_eq!(failure.index, 3, "{failure}");
     assert!(failure.reason.contains("record time"), "{failure}");
@@ -771,17 +781,7 @@ fn verify_refuses_backdated_entries_and_recorded_twice_events() {
 /// signature checks (a forged signature), whichever comes first.
 #[test]
 fn verify_names_the_first_problem_whatever_its_chunks() {
-    let mut f = Fixture::new();
-    for i in 0..7u32 {
-        f.clock.advance(1000);
-        f.register(&format!("p{i}"), 600 + i, vec![Role::Custodian]);
-    }
-    f.close();
-    let original = std::fs::read(f.log_path()).unwrap();
-    fn backdate(entries: &mut [oretrail::model::Entry], i: usize) {
-        entries[i].record_time =
-            oretrail::model::Timestamp::from_millis(entries[i - 1].record_time.as_millis() - 1);
-    }
+    let (f, original) = closed_with_registrations(7, 600);
     fn forge(entries: &mut [oretrail::model::Entry], i: usize) {
         let mut sig = *entries[i].signed.signature.as_bytes();
         sig[63] ^= 1;
