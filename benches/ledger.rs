@@ -237,28 +237,28 @@ fn batch_verify(s: &Signed, range: std::ops::Range<usize>) -> bool {
 mod limits {
     use super::*;
 
+    /// `check` of every signature, on one core.
+    fn on_one_core(bencher: Bencher, check: fn(&Signed, usize) -> bool) {
+        let s = signed();
+        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
+            for i in 0..SIGNATURES {
+                assert!(check(s, i));
+            }
+        });
+    }
+
     /// `verify_strict` on one core, keys decoded beforehand (the ledger
     /// decodes each key once and keeps it).
     #[divan::bench]
     fn verify_strict_one_core(bencher: Bencher) {
-        let s = signed();
-        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
-            for i in 0..SIGNATURES {
-                assert!(s.strict_ok(i));
-            }
-        });
+        on_one_core(bencher, Signed::strict_ok);
     }
 
     /// Key decoding and `verify_strict` on one core: the cost of a
     /// signature under a key not seen before.
     #[divan::bench]
     fn verify_strict_decoding_key_one_core(bencher: Bencher) {
-        let s = signed();
-        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
-            for i in 0..SIGNATURES {
-                assert!(s.strict_ok_decoding(i));
-            }
-        });
+        on_one_core(bencher, Signed::strict_ok_decoding);
     }
 
     /// `verify_strict` on both cores.

@@ -274,20 +274,20 @@ fn verify_chunked<O: Observer + Send>(
             || ready.take().map_or(Ok(()), |p| v.replay(p)),
         );
         replayed?;
+        if let ChunkEnd::Full = chunk_end {
+            ready = Some(prepared);
+            continue;
+        }
+        // The last chunk, up to the end or to a problem reading on: what
+        // precedes the problem is checked first, so that an earlier
+        // problem is the one reported.
+        v.replay(prepared)?;
         match chunk_end {
-            ChunkEnd::Full => ready = Some(prepared),
-            ChunkEnd::Done => {
-                v.replay(prepared)?;
-                break;
-            }
+            ChunkEnd::Full | ChunkEnd::Done => break,
             ChunkEnd::Unreadable { index, reason } => {
-                v.replay(prepared)?;
                 return Err(fail(index, format!("reading the frames: {reason}")));
             }
             ChunkEnd::Damaged(found) => {
-                // Whatever precedes the damage is checked first, so that
-                // an earlier problem is the one reported.
-                v.replay(prepared)?;
                 let entries = v.frontier.size();
                 let verdict = damage::classify(file, end, &found, entries, v.acked)
                     .map_err(|e| fail(entries, format!("reading the frames: {e}")))?;
