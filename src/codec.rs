@@ -68,11 +68,11 @@ pub enum CodecError {
 /// Fails only when the value exceeds [`MAX_ENCODED_LEN`], which callers
 /// that build values from validated parts rule out beforehand.
 pub fn encode<T: Canonical>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(128);
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&T::TAG);
     out.extend_from_slice(&T::VERSION.to_le_bytes());
-    let body = bincode::serde::encode_to_vec(value, config()).map_err(|_| CodecError::TooLarge)?;
-    out.extend_from_slice(&body);
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .map_err(|_| CodecError::TooLarge)?;
     if out.len() > MAX_ENCODED_LEN {
         return Err(CodecError::TooLarge);
     }
@@ -113,12 +113,41 @@ pub fn decode<T: Canonical>(bytes: &[u8]) -> Result<T, CodecError> {
     // Bincode accepts a few encodings that ours never emits (for example,
     // values our constructors would reject are caught by `try_from`
     // conversions, but this check also guards anything they miss).
-    let again =
-        bincode::serde::encode_to_vec(&value, config()).map_err(|_| CodecError::TooLarge)?;
-    if again != body {
+    reencodes_to(&value, body, config())?;
+    Ok(value)
+}
+
+/// Checks that `value` encodes to exactly `bytes`, comparing as it encodes
+/// rather than building a second copy to compare.
+fn reencodes_to<T: Serialize>(
+    value: &T,
+    bytes: &[u8],
+    config: impl bincode::config::Config,
+) -> Result<(), CodecError> {
+    let mut rest = SameAs(bytes);
+    bincode::serde::encode_into_writer(value, &mut rest, config)
+        .map_err(|_| CodecError::NotCanonical)?;
+    if !rest.0.is_empty() {
         return Err(CodecError::NotCanonical);
     }
-    Ok(value)
+    Ok(())
+}
+
+/// A bincode writer that accepts only the bytes it still holds, in order.
+struct SameAs<'a>(&'a [u8]);
+
+impl bincode::enc::write::Writer for SameAs<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        match self.0.split_at_checked(bytes.len()) {
+            Some((expected, rest)) if expected == bytes => {
+                self.0 = rest;
+                Ok(())
+            }
+            _ => Err(bincode::error::EncodeError::Other(
+                "not the canonical encoding",
+            )),
+        }
+    }
 }
 
 type CompactConfig = Configuration<LittleEndian, Varint, Limit<MAX_ENCODED_LEN>>;
@@ -158,11 +187,7 @@ pub fn decode_compact<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T
             trailing: bytes.len() - consumed,
         });
     }
-    let again = bincode::serde::encode_to_vec(&value, compact_config())
-        .map_err(|_| CodecError::TooLarge)?;
-    if again != bytes {
-        return Err(CodecError::NotCanonical);
-    }
+    reencodes_to(&value, bytes, compact_config())?;
     Ok(value)
 }
 

@@ -388,19 +388,58 @@ pub struct SignatureCheck<'a> {
 /// back to 1,024 strict checks, a few dozen milliseconds on one core.
 const BATCH: usize = 1024;
 
+/// The smallest batch [`batches`] makes of the last signatures.
+const SMALLEST_BATCH: usize = 128;
+
+/// Splits `n` signatures into batches of [`BATCH`], except the last
+/// `2 * BATCH` or so, which are halved down to [`SMALLEST_BATCH`]: whoever
+/// takes the last batch works alone until it is done, so it should be
+/// short. Ranges are in input order.
+fn batches(n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let left = n - start;
+        let size = if left > 2 * BATCH {
+            BATCH
+        } else if left > SMALLEST_BATCH {
+            (left / 2).max(SMALLEST_BATCH)
+        } else {
+            left
+        };
+        out.push(start..start + size);
+        start += size;
+    }
+    out
+}
+
 /// Checks many signatures on all cores with batch verification, falling
 /// back to `verify_strict` per signature in any batch that fails. Returns
 /// the positions (in input order) of the signatures that do not verify.
+///
+/// Each pool thread takes the next batch in order until none is left, so
+/// the large batches go first and the small ones last, and a thread that
+/// joins late (one busy replaying, say) still finds work.
 pub fn verify_many(checks: &[SignatureCheck<'_>]) -> Vec<usize> {
     let cache = KeyCache::new();
-    let mut bad: Vec<usize> = checks
-        .par_chunks(BATCH)
-        .enumerate()
-        .flat_map_iter(|(chunk_no, chunk)| {
-            let base = chunk_no * BATCH;
-            verify_chunk(chunk, &cache)
-                .into_iter()
-                .map(move |i| base + i)
+    let batches = batches(checks.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().min(batches.len());
+    let mut bad: Vec<usize> = (0..workers)
+        .into_par_iter()
+        .flat_map_iter(|_| {
+            let mut bad = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(range) = batches.get(i) else { break };
+                let base = range.start;
+                bad.extend(
+                    verify_chunk(&checks[range.clone()], &cache)
+                        .into_iter()
+                        .map(|j| base + j),
+                );
+            }
+            bad
         })
         .collect();
     bad.sort_unstable();
@@ -430,6 +469,61 @@ fn verify_chunk(chunk: &[SignatureCheck<'_>], cache: &KeyCache) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_cover_every_signature_once_and_end_small() {
+        for n in [0, 1, 127, 128, 129, 1000, 2048, 2049, 3000, 8192, 10_000] {
+            let b = batches(n);
+            let mut at = 0;
+            for r in &b {
+                assert_eq!(r.start, at, "{n}: {b:?}");
+                assert!(!r.is_empty() && r.len() <= BATCH, "{n}: {b:?}");
+                at = r.end;
+            }
+            assert_eq!(at, n, "{n}: {b:?}");
+            if let Some(last) = b.last() {
+                assert!(last.len() <= SMALLEST_BATCH, "{n}: {b:?}");
+            }
+        }
+        assert_eq!(
+            batches(8192)[..6],
+            vec![
+                0..1024,
+                1024..2048,
+                2048..3072,
+                3072..4096,
+                4096..5120,
+                5120..6144
+            ]
+        );
+        assert_eq!(
+            batches(8192)[6..],
+            vec![6144..7168, 7168..7680, 7680..7936, 7936..8064, 8064..8192]
+        );
+    }
+
+    #[test]
+    fn verify_many_names_every_bad_signature_across_batches() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let public = key.public();
+        let messages: Vec<Vec<u8>> = (0..3000u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let mut signatures: Vec<Signature> = messages.iter().map(|m| key.sign(m)).collect();
+        let forged = [0, 1023, 1024, 2500, 2999];
+        for &i in &forged {
+            signatures[i] = key.sign(b"something else");
+        }
+        let checks: Vec<SignatureCheck<'_>> = messages
+            .iter()
+            .zip(&signatures)
+            .map(|(message, signature)| SignatureCheck {
+                key: &public,
+                message,
+                signature,
+            })
+            .collect();
+        assert_eq!(verify_many(&checks), forged);
+        assert_eq!(verify_many(&checks[1..1023]), Vec::<usize>::new());
+    }
 
     #[test]
     fn key_file_round_trip_mode_and_no_overwrite() {

@@ -121,15 +121,41 @@ struct Chunks<'f> {
     next: u64,
     /// Where the frames start, for the progress bar.
     start: u64,
+    /// Where the frames read so far end, and where all of them end.
+    at: u64,
+    end: u64,
     /// Entries in a full chunk.
     entries: usize,
 }
 
 impl Chunks<'_> {
-    /// The frames up to and including the `entries`th entry frame, or up
-    /// to the end or the first damage.
+    /// Entries to read next. A chunk is replayed on one core while the
+    /// next is prepared on the others, so the first chunk (prepared with
+    /// nothing to replay beside it) and the last (replayed with nothing to
+    /// prepare) are kept short: an eighth of a full chunk first, and the
+    /// last eighth's worth of entries, estimated from the bytes left, apart
+    /// at the end.
+    fn next_size(&self) -> usize {
+        let short = (self.entries / 8).max(1);
+        if self.next == 0 {
+            return short;
+        }
+        let per_entry = ((self.at - self.start) / self.next).max(1);
+        let left = usize::try_from((self.end - self.at) / per_entry).unwrap_or(usize::MAX);
+        if left > 2 * self.entries {
+            self.entries
+        } else if left > 2 * short {
+            left - short
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// The frames up to and including the [`Chunks::next_size`]th entry
+    /// frame, or up to the end or the first damage.
     fn read(&mut self, bar: &indicatif::ProgressBar) -> (Vec<Item>, ChunkEnd) {
-        let mut chunk = Vec::with_capacity(self.entries + 1);
+        let size = self.next_size();
+        let mut chunk = Vec::with_capacity(size.min(self.entries) + 1);
         let mut entries = 0;
         loop {
             let frame = match self.frames.next_frame() {
@@ -144,7 +170,8 @@ impl Chunks<'_> {
                 Ok(Ok(None)) => return (chunk, ChunkEnd::Done),
                 Ok(Err(found)) => return (chunk, ChunkEnd::Damaged(found)),
             };
-            bar.set_position(frame.end() - self.start);
+            self.at = frame.end();
+            bar.set_position(self.at - self.start);
             match frame.kind {
                 FrameKind::Entry => {
                     chunk.push(Item::Entry {
@@ -153,7 +180,7 @@ impl Chunks<'_> {
                     });
                     self.next += 1;
                     entries += 1;
-                    if entries == self.entries {
+                    if entries == size {
                         return (chunk, ChunkEnd::Full);
                     }
                 }
@@ -256,6 +283,8 @@ fn verify_chunked<O: Observer + Send>(
         frames: FrameReader::starting_at(buffered, range.start, end),
         next: 0,
         start: range.start,
+        at: range.start,
+        end,
         entries: chunk.max(1),
     };
     let bar = crate::progress::bar(end - range.start, progress, "verifying");
