@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use crate::crypto::{CryptoError, Digest, PublicKey, Signature, SignatureCheck, verify_many};
 use crate::merkle::{self, Frontier, Hash, checkpoint::Checkpoint};
 use crate::model::{
-    Entry, Event, LedgerInfo, MemoryState, PrecheckedKeys, StateValue, StateView, Timestamp,
+    Entry, Event, EventBody, LedgerInfo, MemoryState, PrecheckedKeys, StateValue, StateView,
+    Timestamp,
 };
 use crate::rules::{self, Context};
 use crate::store::FrameKind;
@@ -94,12 +95,44 @@ struct Verifier<O> {
 
 /// A chunk of frames checked as far as it can be without the state:
 /// entries decoded, placed and hashed, events decoded, registered keys
-/// and event signatures checked.
+/// and event signatures checked; checkpoints decoded and, once the log's
+/// identity is known, their signatures checked over the size and root
+/// they claim (the replay then checks the claims against the tree).
 struct Prepared {
     chunk: Vec<Item>,
     decoded: Vec<Result<(Pending, Decoded), VerifyFailure>>,
+    /// The chunk's checkpoints, in order.
+    checkpoints: Vec<PreparedCheckpoint>,
+    /// The identity the checkpoint signatures were checked under, if
+    /// they were: the replay uses their verdicts only if it is the one
+    /// the genesis entry established.
+    checked_under: Option<Identity>,
     /// The first entry whose event signature does not verify.
     bad_signature: Option<u64>,
+}
+
+/// What a checkpoint's signature is checked under: the origin line of the
+/// note and the log key, both named by the genesis event.
+#[derive(Clone, PartialEq, Eq)]
+struct Identity {
+    origin: String,
+    log_key: PublicKey,
+}
+
+impl Identity {
+    fn of(info: &LedgerInfo) -> Self {
+        Identity {
+            origin: info.origin.clone(),
+            log_key: info.log_key,
+        }
+    }
+}
+
+/// A checkpoint frame decoded, with its signature's verdict when it could
+/// be checked ahead of the replay.
+struct PreparedCheckpoint {
+    record: Result<CheckpointRecord, codec::CodecError>,
+    signature_ok: Option<bool>,
 }
 
 /// How reading a chunk of frames ended.
@@ -294,15 +327,21 @@ fn verify_chunked<O: Observer + Send>(
     // on the other cores. A chunk's failures are reported only after every
     // earlier chunk has replayed, so the first problem is the one named.
     let mut ready: Option<Prepared> = None;
+    // The log's identity as the first chunk's genesis entry names it, for
+    // checking later chunks' checkpoint signatures ahead.
+    let mut identity: Option<Identity> = None;
     loop {
         let ((prepared, chunk_end), replayed) = rayon::join(
             || {
                 let (chunk, chunk_end) = chunks.read(&bar);
-                (prepare(chunk), chunk_end)
+                (prepare(chunk, identity.as_ref()), chunk_end)
             },
             || ready.take().map_or(Ok(()), |p| v.replay(p)),
         );
         replayed?;
+        if identity.is_none() {
+            identity.clone_from(&prepared.checked_under);
+        }
         if let ChunkEnd::Full = chunk_end {
             ready = Some(prepared);
             continue;
@@ -457,8 +496,10 @@ fn decode_entry(index: u64, payload: &[u8]) -> Result<(Pending, Decoded), Verify
 
 /// Checks on all cores everything in `chunk` that needs no state: decodes
 /// each entry, checks its position, hashes it, decodes its event, checks
-/// the keys it registers and the event signatures.
-fn prepare(chunk: Vec<Item>) -> Prepared {
+/// the keys it registers and the event signatures; decodes each checkpoint
+/// and checks its signature under `identity`, or under the one the
+/// chunk's genesis entry names. All signatures go in one batch run.
+fn prepare(chunk: Vec<Item>, identity: Option<&Identity>) -> Prepared {
     let decoded: Vec<Result<(Pending, Decoded), VerifyFailure>> = chunk
         .par_iter()
         .filter_map(|item| match item {
@@ -466,29 +507,92 @@ fn prepare(chunk: Vec<Item>) -> Prepared {
             Item::Checkpoint(_) => None,
         })
         .collect();
-    let bad_signature = {
-        let checks: Vec<(u64, SignatureCheck<'_>)> = decoded
-            .iter()
-            .flatten()
-            .map(|(p, _)| {
-                (
-                    p.index,
-                    SignatureCheck {
-                        key: &p.entry.signed.key,
-                        message: &p.entry.signed.event,
-                        signature: &p.entry.signed.signature,
-                    },
-                )
+    let checked_under = identity.cloned().or_else(|| genesis_identity(&decoded));
+    let records: Vec<Result<CheckpointRecord, codec::CodecError>> = chunk
+        .par_iter()
+        .filter_map(|item| match item {
+            Item::Checkpoint(payload) => Some(codec::decode(payload)),
+            Item::Entry { .. } => None,
+        })
+        .collect();
+    // The note bodies the checkpoints' signatures cover, where they can
+    // be built: (checkpoint number, body, signature).
+    let notes: Vec<(usize, String, &Signature)> = match &checked_under {
+        None => Vec::new(),
+        Some(id) => records
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let r = r.as_ref().ok()?;
+                let cp = Checkpoint::new(&id.origin, r.size, *r.root.as_bytes()).ok()?;
+                Some((i, cp.body(), &r.signature))
             })
-            .collect();
-        let only: Vec<SignatureCheck<'_>> = checks.iter().map(|(_, c)| *c).collect();
-        verify_many(&only).first().map(|&i| checks[i].0)
+            .collect(),
     };
+    let entries = decoded.iter().flatten().map(|(p, _)| SignatureCheck {
+        key: &p.entry.signed.key,
+        message: &p.entry.signed.event,
+        signature: &p.entry.signed.signature,
+    });
+    let checkpoint_checks = checked_under.iter().flat_map(|id| {
+        notes
+            .iter()
+            .map(move |(_, body, signature)| SignatureCheck {
+                key: &id.log_key,
+                message: body.as_bytes(),
+                signature,
+            })
+    });
+    let checks: Vec<SignatureCheck<'_>> = entries.chain(checkpoint_checks).collect();
+    let entry_count = checks.len() - notes.len();
+    let bad = verify_many(&checks);
+    let entry_indexes: Vec<u64> = decoded.iter().flatten().map(|(p, _)| p.index).collect();
+    let bad_signature = bad
+        .first()
+        .filter(|&&i| i < entry_count)
+        .map(|&i| entry_indexes[i]);
+    let mut signature_ok: Vec<Option<bool>> = vec![None; records.len()];
+    for (i, _, _) in &notes {
+        signature_ok[*i] = Some(true);
+    }
+    for &i in bad.iter().filter(|&&i| i >= entry_count) {
+        signature_ok[notes[i - entry_count].0] = Some(false);
+    }
+    drop(notes);
+    let checkpoints = records
+        .into_iter()
+        .zip(signature_ok)
+        .map(|(record, signature_ok)| PreparedCheckpoint {
+            record,
+            signature_ok,
+        })
+        .collect();
     Prepared {
         chunk,
         decoded,
+        checkpoints,
+        checked_under,
         bad_signature,
     }
+}
+
+/// The identity a genesis event among `decoded` names, if entry 0 is
+/// there and decodes as one. Only a guess until the replay accepts the
+/// genesis entry: its verdicts count only if the replay agrees.
+fn genesis_identity(decoded: &[Result<(Pending, Decoded), VerifyFailure>]) -> Option<Identity> {
+    decoded
+        .iter()
+        .flatten()
+        .find_map(|(p, event)| match (p.index, event) {
+            (0, Ok((event, _))) => match &event.body {
+                EventBody::Genesis(g) => Some(Identity {
+                    origin: g.origin.clone(),
+                    log_key: g.log_key,
+                }),
+                _ => None,
+            },
+            _ => None,
+        })
 }
 
 impl<O: Observer> Verifier<O> {
@@ -535,15 +639,24 @@ impl<O: Observer> Verifier<O> {
     }
 
     /// Replays a prepared chunk in order (links, rules, tree and
-    /// checkpoints), then checks the checkpoint signatures in one parallel
-    /// pass. Reports the lowest failing index.
+    /// checkpoints). Checkpoint signatures checked ahead under the
+    /// identity the genesis entry established count as they are met; any
+    /// others are checked at the end in one parallel pass. Reports the
+    /// lowest failing index.
     fn replay(&mut self, prepared: Prepared) -> Result<(), VerifyFailure> {
         let Prepared {
             chunk,
             decoded,
+            checkpoints,
+            checked_under,
             bad_signature,
         } = prepared;
+        let verdicts_hold = match (&checked_under, &self.info) {
+            (Some(id), Some(info)) => *id == Identity::of(info),
+            _ => false,
+        };
         let mut events = decoded.into_iter();
+        let mut checkpoints = checkpoints.into_iter();
         let mut notes: Vec<(u64, String, Signature)> = Vec::new();
         let mut first_failure = None;
         for item in &chunk {
@@ -568,15 +681,28 @@ impl<O: Observer> Verifier<O> {
                         }
                     }
                 },
-                Item::Checkpoint(payload) => self.checkpoint(payload).map(|note| notes.push(note)),
+                Item::Checkpoint(_) => match checkpoints.next() {
+                    None => Err(VerifyFailure {
+                        index: self.frontier.size().saturating_sub(1),
+                        reason: "internal: checkpoint lost while checking".into(),
+                    }),
+                    Some(cp) => {
+                        let verdict = cp.signature_ok.filter(|_| verdicts_hold);
+                        self.checkpoint(cp.record).and_then(|index| match verdict {
+                            Some(true) => Ok(()),
+                            Some(false) => Err(bad_checkpoint_signature(index)),
+                            None => self.latest_note(index).map(|note| notes.push(note)),
+                        })
+                    }
+                },
             };
             if let Err(failure) = step {
                 first_failure = Some(failure);
                 break;
             }
         }
-        // Checkpoint signatures, all at once; a bad one before the first
-        // other failure is the one to report.
+        // Checkpoint signatures not checked ahead, all at once; a bad one
+        // before the first other failure is the one to report.
         if let Some(log_key) = self.info.as_ref().map(|i| i.log_key) {
             let checks: Vec<SignatureCheck<'_>> = notes
                 .iter()
@@ -589,10 +715,7 @@ impl<O: Observer> Verifier<O> {
             if let Some(&bad) = verify_many(&checks).first() {
                 let index = notes[bad].0;
                 if first_failure.as_ref().is_none_or(|f| index < f.index) {
-                    first_failure = Some(VerifyFailure {
-                        index,
-                        reason: "checkpoint signature does not verify under the log key".into(),
-                    });
+                    first_failure = Some(bad_checkpoint_signature(index));
                 }
             }
         }
@@ -657,16 +780,17 @@ impl<O: Observer> Verifier<O> {
         Ok(())
     }
 
-    /// Checks a checkpoint's size and root, and returns the index it is
-    /// reported under, its note body and signature for the caller to check.
-    fn checkpoint(&mut self, payload: &[u8]) -> Result<(u64, String, Signature), VerifyFailure> {
+    /// Checks a checkpoint's size and root against the tree replayed so
+    /// far and takes it as the latest; returns the index it is reported
+    /// under.
+    fn checkpoint(
+        &mut self,
+        record: Result<CheckpointRecord, codec::CodecError>,
+    ) -> Result<u64, VerifyFailure> {
         let size = self.frontier.size();
-        let fail = |reason: String| VerifyFailure {
-            index: size.saturating_sub(1),
-            reason,
-        };
-        let record: CheckpointRecord =
-            codec::decode(payload).map_err(|e| fail(format!("checkpoint bytes: {e}")))?;
+        let index = size.saturating_sub(1);
+        let fail = |reason: String| VerifyFailure { index, reason };
+        let record = record.map_err(|e| fail(format!("checkpoint bytes: {e}")))?;
         if record.size != size {
             return Err(fail(format!(
                 "checkpoint claims {} entries, {size} precede it",
@@ -678,16 +802,31 @@ impl<O: Observer> Verifier<O> {
                 "checkpoint root differs from the root of the first {size} entries"
             )));
         }
-        let info = self
-            .info
-            .as_ref()
-            .ok_or_else(|| fail("checkpoint before the genesis entry".into()))?;
-        let cp = Checkpoint::new(&info.origin, size, self.frontier.root())
-            .map_err(|e| fail(e.to_string()))?;
-        let signature = record.signature;
+        if self.info.is_none() {
+            return Err(fail("checkpoint before the genesis entry".into()));
+        }
         self.checkpoints += 1;
         self.acked = size;
         self.latest = Some(record);
-        Ok((size.saturating_sub(1), cp.body(), signature))
+        Ok(index)
+    }
+
+    /// The note body the latest checkpoint's signature covers, and that
+    /// signature: for checking it here rather than ahead.
+    fn latest_note(&self, index: u64) -> Result<(u64, String, Signature), VerifyFailure> {
+        let fail = |reason: String| VerifyFailure { index, reason };
+        let (Some(info), Some(latest)) = (&self.info, &self.latest) else {
+            return Err(fail("internal: no checkpoint to check".into()));
+        };
+        let cp = Checkpoint::new(&info.origin, latest.size, *latest.root.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        Ok((index, cp.body(), latest.signature))
+    }
+}
+
+fn bad_checkpoint_signature(index: u64) -> VerifyFailure {
+    VerifyFailure {
+        index,
+        reason: "checkpoint signature does not verify under the log key".into(),
     }
 }

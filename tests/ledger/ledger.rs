@@ -788,13 +788,16 @@ fn verify_names_the_first_problem_whatever_its_chunks() {
         entries[i].signed.signature = Signature::from_bytes(sig);
     }
     type Change = Box<dyn Fn(&mut Vec<oretrail::model::Entry>)>;
-    let cases: [(&str, Change, u64, &str); 3] = [
+    // (name, change to the entries, checkpoint whose signature to forge
+    // (named by the entry it follows), first problem's index and reason)
+    let cases: [(&str, Change, Option<usize>, u64, &str); 6] = [
         (
             "backdated 3, forged 6",
             Box::new(|e| {
                 backdate(e, 3);
                 forge(e, 6);
             }),
+            None,
             3,
             "record time",
         ),
@@ -804,14 +807,44 @@ fn verify_names_the_first_problem_whatever_its_chunks() {
                 forge(e, 2);
                 backdate(e, 5);
             }),
+            None,
             2,
             "signature",
         ),
-        ("forged 7", Box::new(|e| forge(e, 7)), 7, "signature"),
+        ("forged 7", Box::new(|e| forge(e, 7)), None, 7, "signature"),
+        (
+            "checkpoint after 4 forged, forged 6",
+            Box::new(|e| forge(e, 6)),
+            Some(4),
+            4,
+            "checkpoint signature",
+        ),
+        (
+            "forged 3, checkpoint after 2 forged",
+            Box::new(|e| forge(e, 3)),
+            Some(2),
+            2,
+            "checkpoint signature",
+        ),
+        (
+            "backdated 5, checkpoint after 5 forged",
+            Box::new(|e| backdate(e, 5)),
+            Some(5),
+            5,
+            "record time",
+        ),
     ];
-    for (name, change, index, reason) in cases {
+    for (name, change, checkpoint, index, reason) in cases {
         std::fs::write(f.log_path(), &original).unwrap();
         rewrite_as_operator(f.path(), change);
+        if let Some(after) = checkpoint {
+            // One checkpoint per entry: entry k is frame 2k, its checkpoint
+            // frame 2k + 1, whose payload ends with the signature.
+            reframe_log(&f.log_path(), 2 * after + 1, |p| {
+                let n = p.len();
+                p[n - 1] ^= 0x40;
+            });
+        }
         for chunk in [1, 2, 3, 8192] {
             let failure = verify_log_in_chunks(&f.log_path(), false, chunk).unwrap_err();
             assert_eq!(failure.index, index, "{name}, chunks of {chunk}: {failure}");
