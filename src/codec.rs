@@ -165,8 +165,9 @@ fn compact_config() -> CompactConfig {
 /// hashed or read by anyone but this build's index, which names its format
 /// so that another build rebuilds it from the log rather than misread it.
 pub fn encode_compact<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let out =
-        bincode::serde::encode_to_vec(value, compact_config()).map_err(|_| CodecError::TooLarge)?;
+    let mut out = Vec::with_capacity(256);
+    bincode::serde::encode_into_std_write(value, &mut out, compact_config())
+        .map_err(|_| CodecError::TooLarge)?;
     if out.len() > MAX_ENCODED_LEN {
         return Err(CodecError::TooLarge);
     }

@@ -21,8 +21,12 @@
 //! open; every candidate is confirmed against the file. A sled B-tree of
 //! random 32-byte keys cost an insert and a lookup per append and most of
 //! the index's bytes on disk.
+//!
+//! State keys are also kept in memory, as 8-byte keyed hashes (filled from
+//! sled on open, about 16 to 24 bytes per key), so that a key the index
+//! does not hold, as every new lot's is, is answered without a sled lookup.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -36,6 +40,8 @@ use crate::model::{StateError, StateKey, StateValue, StateView};
 const META_APPLIED: &[u8] = b"mapplied";
 const META_LAST_HASH: &[u8] = b"mlast_hash";
 const META_FORMAT: &[u8] = b"mformat";
+/// Before the key of every state value (`StateKey::to_bytes`).
+const STATE_PREFIX: &[u8] = b"s";
 
 /// How long opening waits for sled's file lock before giving up on the
 /// index (which is then moved aside and rebuilt).
@@ -77,10 +83,47 @@ pub struct Index {
     locations: Arc<LocationFile>,
     event_ids: Arc<EventIdFile>,
     events: Arc<RwLock<EventMap>>,
+    /// Every state key the index holds, hashed (see [`StateKeys`]).
+    state_keys: Arc<StateKeys>,
     /// sled writes committed but not yet given to sled, and the thread
     /// that gives them (`store::deferred`). Dropped with the last handle:
     /// writes out what waits, then stops.
     sled_writes: Arc<Flusher>,
+}
+
+/// The keys of every state value the index holds, as keyed 64-bit hashes
+/// in memory, so that a key it does not hold is known at once rather than
+/// looked up in sled: every new lot's id is such a key. A hash shared by
+/// two keys only sends the second to sled, as without this set. Filled
+/// from sled when the index opens and by every batch applied; sled's state
+/// is written only through [`Index::apply`], so it holds no key the set
+/// lacks.
+#[derive(Default)]
+struct StateKeys {
+    hasher: std::hash::RandomState,
+    hashes: RwLock<HashSet<u64>>,
+}
+
+impl StateKeys {
+    fn hash(&self, key: &[u8]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    fn may_hold(&self, key: &[u8]) -> bool {
+        let hash = self.hash(key);
+        self.hashes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&hash)
+    }
+
+    fn add<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) {
+        let hashes: Vec<u64> = keys.into_iter().map(|k| self.hash(k)).collect();
+        self.hashes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(hashes);
+    }
 }
 
 /// Entry indexes by the first 8 bytes of their event id. Two ids sharing
@@ -169,6 +212,17 @@ impl Index {
             LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
         let event_ids =
             EventIdFile::open(&path.join("event-ids")).map_err(|e| dense_err("event-ids", e))?;
+        let state_keys = StateKeys::default();
+        let mut held = Vec::new();
+        for item in db.scan_prefix(STATE_PREFIX) {
+            let (key, _) = item?;
+            held.push(state_keys.hash(&key));
+        }
+        state_keys
+            .hashes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(held);
         let flusher = Flusher::start(Arc::new(Deferred::default()), db.clone())?;
         Ok(Self {
             db,
@@ -177,6 +231,7 @@ impl Index {
             locations: Arc::new(locations),
             event_ids: Arc::new(event_ids),
             events: Arc::default(),
+            state_keys: Arc::new(state_keys),
         })
     }
 
@@ -300,6 +355,13 @@ impl Index {
         self.event_ids
             .append(batch.first, &batch.event_ids)
             .map_err(|e| io("event ids", e))?;
+        self.state_keys.add(
+            batch
+                .sled
+                .iter()
+                .filter(|(k, _)| k.starts_with(STATE_PREFIX))
+                .map(|(k, _)| k.as_slice()),
+        );
         self.sled_writes.waiting().put(batch.sled)?;
         let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
         for (i, id) in batch.event_ids.iter().enumerate() {
@@ -324,7 +386,10 @@ impl Index {
 
 impl StateView for Index {
     fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
-        let k = [b"s".as_slice(), &key.to_bytes()].concat();
+        let k = [STATE_PREFIX, &key.to_bytes()].concat();
+        if !self.state_keys.may_hold(&k) {
+            return Ok(None);
+        }
         let Some(v) = self.sled_get(&k).map_err(|e| StateError(e.to_string()))? else {
             return Ok(None);
         };
@@ -424,7 +489,7 @@ impl IndexBatch {
     pub fn put_state(&mut self, value: &StateValue) -> Result<(), IndexError> {
         let bytes = crate::codec::encode_compact(value).map_err(|e| IndexError(e.to_string()))?;
         self.sled
-            .push(([b"s".as_slice(), &value.key().to_bytes()].concat(), bytes));
+            .push(([STATE_PREFIX, &value.key().to_bytes()].concat(), bytes));
         Ok(())
     }
 }
