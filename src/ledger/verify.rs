@@ -113,19 +113,10 @@ struct Prepared {
 
 /// What a checkpoint's signature is checked under: the origin line of the
 /// note and the log key, both named by the genesis event.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct Identity {
     origin: String,
     log_key: PublicKey,
-}
-
-impl Identity {
-    fn of(info: &LedgerInfo) -> Self {
-        Identity {
-            origin: info.origin.clone(),
-            log_key: info.log_key,
-        }
-    }
 }
 
 /// A checkpoint frame decoded, with its signature's verdict when it could
@@ -651,10 +642,6 @@ impl<O: Observer> Verifier<O> {
             checked_under,
             bad_signature,
         } = prepared;
-        let verdicts_hold = match (&checked_under, &self.info) {
-            (Some(id), Some(info)) => *id == Identity::of(info),
-            _ => false,
-        };
         let mut events = decoded.into_iter();
         let mut checkpoints = checkpoints.into_iter();
         let mut notes: Vec<(u64, String, Signature)> = Vec::new();
@@ -687,7 +674,15 @@ impl<O: Observer> Verifier<O> {
                         reason: "internal: checkpoint lost while checking".into(),
                     }),
                     Some(cp) => {
-                        let verdict = cp.signature_ok.filter(|_| verdicts_hold);
+                        // Known once the genesis entry (perhaps in this
+                        // very chunk) has been replayed.
+                        let holds = match (&checked_under, &self.info) {
+                            (Some(id), Some(info)) => {
+                                id.origin == info.origin && id.log_key == info.log_key
+                            }
+                            _ => false,
+                        };
+                        let verdict = cp.signature_ok.filter(|_| holds);
                         self.checkpoint(cp.record).and_then(|index| match verdict {
                             Some(true) => Ok(()),
                             Some(false) => Err(bad_checkpoint_signature(index)),
