@@ -65,16 +65,19 @@ fn positive(field: &str, mass: Grams) -> Result<(), RuleError> {
 
 /// Grades must name each element once and include the payable metal.
 fn check_assays(assays: &[Assay], metal: Element) -> Result<(), RuleError> {
-    let mut seen = HashSet::new();
+    // One bit per element (a dozen of them): no set to allocate per event.
+    let bit = |e: Element| 1u32 << (e as u32);
+    let mut seen = 0u32;
     for a in assays {
-        if !seen.insert(a.element) {
+        if seen & bit(a.element) != 0 {
             return refuse(
                 RuleCode::InvalidField,
                 format!("the assays name {:?} twice", a.element),
             );
         }
+        seen |= bit(a.element);
     }
-    if !seen.contains(&metal) {
+    if seen & bit(metal) == 0 {
         return refuse(
             RuleCode::AssayMissingMetal,
             format!("the assays must include the payable metal {metal:?}"),

@@ -270,6 +270,26 @@ fn site_and_lot_creation_rules() {
         RuleCode::AssayMissingMetal,
         &["X"],
     );
+    // An element assayed twice, the payable metal among others or not.
+    for elements in [
+        [Element::Cu, Element::Cu].as_slice(),
+        &[Element::Zn, Element::Cu, Element::Cl, Element::Zn],
+        &[Element::Cl, Element::Cl],
+    ] {
+        let assays = elements
+            .iter()
+            .map(|&element| Assay {
+                element,
+                grade: ppb(1),
+            })
+            .collect();
+        c.refused(
+            Who::Mine,
+            creation("X", "KAN", LotKind::Concentrate, assays),
+            RuleCode::InvalidField,
+            &["X"],
+        );
+    }
     c.create("L1", "KAN", 1000);
     c.refused(
         Who::Mine,
