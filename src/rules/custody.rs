@@ -65,19 +65,17 @@ fn positive(field: &str, mass: Grams) -> Result<(), RuleError> {
 
 /// Grades must name each element once and include the payable metal.
 fn check_assays(assays: &[Assay], metal: Element) -> Result<(), RuleError> {
-    // One bit per element (a dozen of them): no set to allocate per event.
-    let bit = |e: Element| 1u32 << (e as u32);
-    let mut seen = 0u32;
-    for a in assays {
-        if seen & bit(a.element) != 0 {
+    // A repeat shows among the first thirteen, there being twelve
+    // elements, so a scan of those before each costs less than a set.
+    for (i, a) in assays.iter().enumerate() {
+        if assays[..i].iter().any(|b| b.element == a.element) {
             return refuse(
                 RuleCode::InvalidField,
                 format!("the assays name {:?} twice", a.element),
             );
         }
-        seen |= bit(a.element);
     }
-    if seen & bit(metal) == 0 {
+    if !assays.iter().any(|a| a.element == metal) {
         return refuse(
             RuleCode::AssayMissingMetal,
             format!("the assays must include the payable metal {metal:?}"),

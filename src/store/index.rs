@@ -105,6 +105,17 @@ struct StateKeys {
 }
 
 impl StateKeys {
+    /// The set of the state keys `db` holds.
+    fn load(db: &sled::Db) -> Result<Self, IndexError> {
+        let mut keys = StateKeys::default();
+        let mut hashes = HashSet::new();
+        for key in db.scan_prefix(STATE_PREFIX).keys() {
+            hashes.insert(keys.hash(&key?));
+        }
+        *keys.hashes.get_mut().unwrap_or_else(|e| e.into_inner()) = hashes;
+        Ok(keys)
+    }
+
     fn hash(&self, key: &[u8]) -> u64 {
         std::hash::BuildHasher::hash_one(&self.hasher, key)
     }
@@ -212,17 +223,7 @@ impl Index {
             LocationFile::open(&path.join("locations")).map_err(|e| dense_err("locations", e))?;
         let event_ids =
             EventIdFile::open(&path.join("event-ids")).map_err(|e| dense_err("event-ids", e))?;
-        let state_keys = StateKeys::default();
-        let mut held = Vec::new();
-        for item in db.scan_prefix(STATE_PREFIX) {
-            let (key, _) = item?;
-            held.push(state_keys.hash(&key));
-        }
-        state_keys
-            .hashes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(held);
+        let state_keys = StateKeys::load(&db)?;
         let flusher = Flusher::start(Arc::new(Deferred::default()), db.clone())?;
         Ok(Self {
             db,
