@@ -626,7 +626,14 @@ impl<O: Observer> Verifier<O> {
             origin: info.origin,
             checkpoint: note,
         };
-        Ok((report, self.observer))
+        let Verifier {
+            state,
+            event_ids,
+            observer,
+            ..
+        } = self;
+        free_in_background((state, event_ids));
+        Ok((report, observer))
     }
 
     /// Replays a prepared chunk in order (links, rules, tree and
@@ -816,6 +823,20 @@ impl<O: Observer> Verifier<O> {
         let cp = Checkpoint::new(&info.origin, latest.size, *latest.root.as_bytes())
             .map_err(|e| fail(e.to_string()))?;
         Ok((index, cp.body(), latest.signature))
+    }
+}
+
+/// Drops `value` on a thread of its own. Freeing a replayed state is a
+/// free for every field of every value (about 20 ms for 20,000 lots here)
+/// on one core with nothing beside it; the report need not wait for it.
+fn free_in_background<T: Send + 'static>(value: T) {
+    // Spawning fails only when the system is out of threads; the value is
+    // then freed here, as the closure holding it is dropped.
+    let spawned = std::thread::Builder::new()
+        .name("oretrail-free".into())
+        .spawn(move || drop(value));
+    if let Err(e) = spawned {
+        tracing::debug!("freed the replayed state in place: {e}");
     }
 }
 
