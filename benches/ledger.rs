@@ -1,7 +1,8 @@
 //! Ledger benchmarks, each beside the raw limit it is bounded by, measured
 //! in the same run: Ed25519 `verify_strict` and batch verification on one
-//! and two cores, SHA-256 of an entry, and the `fdatasync` rate of the disk
-//! that holds `target/`.
+//! and two cores (ed25519-dalek's, and the ledger's own with each key's
+//! terms merged), SHA-256 of an entry, and the `fdatasync` rate of the
+//! disk that holds `target/`.
 //!
 //! Run with `cargo bench --bench ledger`; `BENCHMARKS.md` explains the
 //! figures. After divan's table, the bytes on disk per entry are printed.
@@ -16,7 +17,7 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use oretrail::audit::{self, bundle::VerifyOptions};
 use oretrail::codec;
-use oretrail::crypto::{Digest, PublicKey, SecretKey, Signature};
+use oretrail::crypto::{Digest, KeyCache, PublicKey, SecretKey, Signature, SignatureCheck};
 use oretrail::ledger::{
     CheckpointRecord, GenesisParams, KEYS_DIR, LOG_FILE, LOG_KEY_FILE, Ledger, OPERATOR_KEY_FILE,
     Options, verify_log,
@@ -161,6 +162,8 @@ struct Signed {
     decoded: Vec<ed25519_dalek::VerifyingKey>,
     messages: Vec<Vec<u8>>,
     signatures: Vec<Signature>,
+    /// The keys decoded into the ledger's cache, for its batch check.
+    cache: KeyCache,
 }
 
 impl Signed {
@@ -208,7 +211,12 @@ fn signed() -> &'static Signed {
         let keys: Vec<PublicKey> = (0..BATCH_SIGNATURES)
             .map(|i| secrets[i % secrets.len()].public())
             .collect();
+        let cache = KeyCache::new();
+        for key in &keys {
+            cache.get(key).expect("key");
+        }
         Signed {
+            cache,
             decoded: keys
                 .iter()
                 .map(|k| k.verifying_key().expect("key"))
@@ -231,6 +239,19 @@ fn batch_verify(s: &Signed, range: std::ops::Range<usize>) -> bool {
         .map(|sig| ed25519_dalek::Signature::from_bytes(sig.as_bytes()))
         .collect();
     ed25519_dalek::verify_batch(&messages, &sigs, keys).is_ok()
+}
+
+/// [`batch_verify`] with the ledger's own batch check
+/// (`crypto::verify_batch`: each key's terms merged, OS-random weights).
+fn merged_batch_verify(s: &Signed, range: std::ops::Range<usize>) -> bool {
+    let checks: Vec<SignatureCheck<'_>> = range
+        .map(|i| SignatureCheck {
+            key: &s.keys[i],
+            message: &s.messages[i],
+            signature: &s.signatures[i],
+        })
+        .collect();
+    oretrail::crypto::verify_batch(&checks, &s.cache)
 }
 
 /// The raw limits: what the hardware and the chosen crates allow at most.
@@ -272,32 +293,63 @@ mod limits {
         });
     }
 
-    /// Batch verification on one core, in batches of the given size. The
-    /// crate's multiscalar multiplication gets cheaper per point with more
-    /// points, so the limit is the fastest size measured.
-    #[divan::bench(args = [64, 1024], sample_count = 30)]
-    fn batch_verify_one_core(bencher: Bencher, batch: usize) {
+    /// `check` over batches of `batch` signatures, on one core.
+    fn batches_one_core(
+        bencher: Bencher,
+        batch: usize,
+        check: fn(&Signed, std::ops::Range<usize>) -> bool,
+    ) {
         let s = signed();
         bencher
             .counter(ItemsCount::new(BATCH_SIGNATURES))
             .bench(|| {
                 for start in (0..BATCH_SIGNATURES).step_by(batch) {
-                    assert!(batch_verify(s, start..start + batch));
+                    assert!(check(s, start..start + batch));
                 }
             });
     }
 
-    /// Batch verification on both cores, in batches of the given size.
-    #[divan::bench(args = [64, 1024], sample_count = 30)]
-    fn batch_verify_two_cores(bencher: Bencher, batch: usize) {
+    /// `check` over batches of `batch` signatures, on both cores.
+    fn batches_two_cores(
+        bencher: Bencher,
+        batch: usize,
+        check: fn(&Signed, std::ops::Range<usize>) -> bool,
+    ) {
         let s = signed();
         bencher
             .counter(ItemsCount::new(BATCH_SIGNATURES))
             .bench(|| {
                 (0..BATCH_SIGNATURES / batch)
                     .into_par_iter()
-                    .for_each(|b| assert!(batch_verify(s, b * batch..(b + 1) * batch)))
+                    .for_each(|b| assert!(check(s, b * batch..(b + 1) * batch)))
             });
+    }
+
+    /// ed25519-dalek's batch verification on one core, in batches of the
+    /// given size. Its multiscalar multiplication gets cheaper per point
+    /// with more points, so the limit is the fastest size measured.
+    #[divan::bench(args = [64, 1024], sample_count = 30)]
+    fn batch_verify_one_core(bencher: Bencher, batch: usize) {
+        batches_one_core(bencher, batch, batch_verify);
+    }
+
+    /// ed25519-dalek's batch verification on both cores.
+    #[divan::bench(args = [64, 1024], sample_count = 30)]
+    fn batch_verify_two_cores(bencher: Bencher, batch: usize) {
+        batches_two_cores(bencher, batch, batch_verify);
+    }
+
+    /// The ledger's batch verification (what `verify` runs) on one core:
+    /// the same equation with each of the 16 keys' terms merged.
+    #[divan::bench(args = [64, 1024], sample_count = 30)]
+    fn merged_batch_verify_one_core(bencher: Bencher, batch: usize) {
+        batches_one_core(bencher, batch, merged_batch_verify);
+    }
+
+    /// The ledger's batch verification on both cores.
+    #[divan::bench(args = [64, 1024], sample_count = 30)]
+    fn merged_batch_verify_two_cores(bencher: Bencher, batch: usize) {
+        batches_two_cores(bencher, batch, merged_batch_verify);
     }
 
     /// SHA-256 of one entry-sized input (the leaf hash of an entry).
