@@ -6,10 +6,14 @@
 //! each key's terms merged) and fall back to strict checks of each
 //! signature when a batch fails, so a bad signature is always named. Batch
 //! verification uses the cofactorless equation without the small-order
-//! checks, so it can differ from `verify_strict` only on signatures
-//! deliberately malformed by the holder of the secret key; such signatures
-//! never enter the ledger, because every append is checked with
-//! `verify_strict`.
+//! checks, so it can accept signatures that `verify_strict` refuses: those
+//! whose equation is off by a small-order point. The key's holder can make
+//! such a signature, and anyone can make one from a valid signature by
+//! adding a small-order point to its nonce (a batch then accepts it with
+//! probability at most a half). Either way the holder of the key signed
+//! that event. Such signatures never enter the ledger, because every
+//! append is checked with `verify_strict`; an event's id covers its bytes,
+//! not its signature, so a second signature never records it twice.
 
 use std::collections::HashMap;
 use std::fmt;
