@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
-use oretrail::audit::{self, bundle::VerifyOptions};
+use oretrail::audit;
 use oretrail::codec;
 use oretrail::crypto::{Digest, KeyCache, PublicKey, SecretKey, Signature, SignatureCheck};
 use oretrail::ledger::{
@@ -523,18 +523,37 @@ mod ledger {
             .unwrap_or_else(|| vec![10_000, 40_000])
     }
 
-    /// `oretrail audit verify`: an audit bundle of the mine's setup and
-    /// `entries` lot creations, checked in full (frames, encodings, links,
-    /// signatures batched on both cores, key windows, every rule replayed,
-    /// the tree and every checkpoint signature, then the header's claims).
+    /// `oretrail audit verify FILE`, the command itself, one process per
+    /// sample: an audit bundle of the mine's setup and `entries` lot
+    /// creations, checked in full (frames, encodings, links, signatures
+    /// batched on both cores, key windows, every rule replayed, the tree
+    /// and every checkpoint signature, then the header's claims). In this
+    /// process instead, each verification after the first would run on a
+    /// heap the ones before had filled and freed, about 10 % slower at a
+    /// million entries than a fresh process (BENCHMARKS.md).
     #[divan::bench(args = bundle_sizes(), sample_count = 3, sample_size = 1)]
     fn bundle_verify(bencher: Bencher, entries: usize) {
         let dir = scratch_dir();
         let (bundle, size) = write_bundle(dir.path(), entries);
+        // Written out before the clock starts, so that the kernel's
+        // writeback of it does not share the cores with the samples.
+        std::fs::File::open(&bundle)
+            .and_then(|f| f.sync_all())
+            .expect("sync the bundle");
+        let intact = format!("intact: {size} entries,");
         bencher.counter(ItemsCount::new(size)).bench(|| {
-            let report = audit::bundle::verify_file(&bundle, VerifyOptions::default())
-                .expect("intact bundle");
-            assert_eq!(report.verified.entries, size);
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_oretrail"))
+                .args(["audit", "verify"])
+                .arg(&bundle)
+                .output()
+                .expect("run oretrail audit verify");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.starts_with(&intact),
+                "{}\n{stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         });
     }
 

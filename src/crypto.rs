@@ -239,7 +239,7 @@ impl PublicKey {
 /// and a ledger sees the same few keys sign over and over, so each is
 /// decoded once. A key that has been checked [`TABLE_AFTER_CHECKS`] times
 /// also gets a table of multiples of its point, which makes its strict
-/// checks about a third cheaper (see [`KeyCache::verify_strict`]).
+/// checks about 30 % cheaper (see [`KeyCache::verify_strict`]).
 #[derive(Default)]
 pub struct KeyCache {
     inner: std::sync::Mutex<CacheInner>,
