@@ -1150,7 +1150,10 @@ mod tests {
             spoiled.retain(|&i| publics[i].verify_strict(&messages[i], &signatures[i]).is_err());
             proptest::prop_assert_eq!(verify_many(&checks(&publics, &messages, &signatures)), spoiled);
         }
+    }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// The strict check, with and without a table, agrees with
         /// `verify_strict` on signatures with any bytes changed.
         #[test]
