@@ -1122,6 +1122,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn threads_checking_one_key_build_one_table_and_agree() {
+        let (publics, messages, signatures) = signed_by(1, 64);
+        let cache = KeyCache::new();
+        std::thread::scope(|scope| {
+            for t in 0..8usize {
+                let (cache, publics, messages, signatures) =
+                    (&cache, &publics, &messages, &signatures);
+                scope.spawn(move || {
+                    for round in 0..TABLE_AFTER_CHECKS as usize / 4 {
+                        let i = (t * 7 + round) % 64;
+                        let mut signature = signatures[i];
+                        let spoil = round % 3 == 0;
+                        if spoil {
+                            signature.0[(t + round) % 64] ^= 0x20;
+                        }
+                        let verdict = cache.verify_strict(&publics[i], &messages[i], &signature);
+                        assert_eq!(verdict.is_ok(), !spoil, "thread {t}, round {round}");
+                    }
+                });
+            }
+        });
+        assert_eq!(cache.tables(), 1);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
         /// Bulk checks name exactly the signatures that were spoiled,
