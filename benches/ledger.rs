@@ -162,7 +162,8 @@ struct Signed {
     decoded: Vec<ed25519_dalek::VerifyingKey>,
     messages: Vec<Vec<u8>>,
     signatures: Vec<Signature>,
-    /// The keys decoded into the ledger's cache, for its batch check.
+    /// The ledger's key cache, every key decoded and with its table built,
+    /// for the ledger's strict and batch checks.
     cache: KeyCache,
 }
 
@@ -420,10 +421,11 @@ mod ledger {
     const PER_ITERATION: usize = 1024;
 
     /// Durable appends from `threads` concurrent appenders, each waiting
-    /// for its own receipt (decode, the strict signature check, rules, sequencing,
-    /// log write, `fdatasync`, index update, and sled's share of the index
-    /// writes, flushed at the end of each sample). The appenders are started
-    /// once, like a server's clients, so thread start-up is not timed.
+    /// for its own receipt (decode, the strict signature check, rules,
+    /// sequencing, log write, `fdatasync`, index update, and sled's share of
+    /// the index writes, flushed at the end of each sample). The appenders
+    /// are started once, like a server's clients, so thread start-up is not
+    /// timed.
     #[divan::bench(args = [1, 8, 64], sample_count = 10, sample_size = 1)]
     fn durable_append(bencher: Bencher, threads: usize) {
         let dir = scratch_dir();

@@ -2,10 +2,11 @@
 //!
 //! Single signatures are checked by the rule of ed25519-dalek's
 //! `verify_strict`, which refuses small-order keys and nonces and
-//! non-canonical encodings. [`KeyCache::verify_strict`] applies that rule
-//! itself, more cheaply (it skips decompressing the nonce, and takes an
-//! often-used key's multiple from a table); tests check that it accepts
-//! exactly what `verify_strict` accepts. Bulk checks use
+//! non-canonical encodings. The library applies that rule itself
+//! (`strict_check`), more cheaply: it skips decompressing the nonce, and
+//! [`KeyCache::verify_strict`] takes an often-used key's multiple from a
+//! table; tests check that it accepts exactly what `verify_strict`
+//! accepts. Bulk checks use
 //! batch verification ([`verify_batch`]: ed25519-dalek's equation, with
 //! each key's terms merged) and fall back to strict checks of each
 //! signature when a batch fails, so a bad signature is always named. Batch
@@ -20,6 +21,7 @@
 //! not its signature, so a second signature never records it twice.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -225,12 +227,16 @@ impl PublicKey {
         Ok(())
     }
 
-    /// Checks `signature` over `message` with `verify_strict`.
+    /// Checks `signature` over `message` by `verify_strict`'s rule (see
+    /// [`KeyCache::verify_strict`], which does the same with the key
+    /// decoded once).
     pub fn verify_strict(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.verifying_key()?
-            .verify_strict(message, &sig)
-            .map_err(|_| CryptoError::BadSignature(*self))
+        let point = self.verifying_key()?.to_edwards();
+        if strict_check(self, &point, None, message, signature) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature(*self))
+        }
     }
 }
 
@@ -252,9 +258,28 @@ struct CacheInner {
     tables: usize,
 }
 
-/// A decoded key and how often it has been checked.
+impl CacheInner {
+    /// `key`'s entry, decoded and inserted if absent (emptying the cache
+    /// first when it is full).
+    fn cached(&mut self, key: &PublicKey) -> Result<&mut CachedKey, CryptoError> {
+        if self.keys.len() >= KEY_CACHE_LIMIT && !self.keys.contains_key(key) {
+            self.keys.clear();
+            self.tables = 0;
+        }
+        Ok(match self.keys.entry(*key) {
+            Entry::Occupied(cached) => cached.into_mut(),
+            Entry::Vacant(slot) => slot.insert(CachedKey {
+                point: key.verifying_key()?.to_edwards(),
+                checks: 0,
+                table: None,
+            }),
+        })
+    }
+}
+
+/// A decoded key and how often it has been checked strictly.
 struct CachedKey {
-    key: VerifyingKey,
+    point: EdwardsPoint,
     checks: u32,
     /// Multiples of the key's negated point, for [`strict_check`].
     table: Option<Arc<EdwardsBasepointTable>>,
@@ -293,47 +318,9 @@ impl KeyCache {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// The decoded key, from the cache when it is there.
-    pub fn get(&self, key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
-        self.entry(key, false).map(|(vk, _, _)| vk)
-    }
-
-    /// The cached key, decoded and inserted if absent, with its table if it
-    /// has one. When `counted`, this is a strict check of the key: the
-    /// count goes up, and the one caller whose check reaches
-    /// [`TABLE_AFTER_CHECKS`] is told to build the table (true).
-    fn entry(
-        &self,
-        key: &PublicKey,
-        counted: bool,
-    ) -> Result<(VerifyingKey, Option<Arc<EdwardsBasepointTable>>, bool), CryptoError> {
-        let mut inner = self.lock();
-        let tables = inner.tables;
-        if let Some(cached) = inner.keys.get_mut(key) {
-            if counted {
-                cached.checks = cached.checks.saturating_add(1);
-            }
-            let build = counted
-                && cached.checks == TABLE_AFTER_CHECKS
-                && cached.table.is_none()
-                && tables < TABLE_LIMIT;
-            return Ok((cached.key, cached.table.clone(), build));
-        }
-        let vk = key.verifying_key()?;
-        if inner.keys.len() >= KEY_CACHE_LIMIT {
-            inner.keys.clear();
-            inner.tables = 0;
-        }
-        let checks = u32::from(counted);
-        inner.keys.insert(
-            *key,
-            CachedKey {
-                key: vk,
-                checks,
-                table: None,
-            },
-        );
-        Ok((vk, None, false))
+    /// The key's curve point, from the cache when it is there.
+    pub fn get(&self, key: &PublicKey) -> Result<EdwardsPoint, CryptoError> {
+        Ok(self.lock().cached(key)?.point)
     }
 
     /// Builds `key`'s table outside the lock and stores it, unless the
@@ -369,13 +356,17 @@ impl KeyCache {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let (vk, table, build) = self.entry(key, true)?;
-        let point = vk.to_edwards();
-        let table = match table {
-            Some(table) => Some(table),
-            None if build => Some(self.build_table(key, &point)),
-            None => None,
+        // Only the check that brings the count to the threshold builds the
+        // table, outside the lock.
+        let (point, table, build) = {
+            let mut inner = self.lock();
+            let room = inner.tables < TABLE_LIMIT;
+            let cached = inner.cached(key)?;
+            cached.checks = cached.checks.saturating_add(1);
+            let build = room && cached.table.is_none() && cached.checks == TABLE_AFTER_CHECKS;
+            (cached.point, cached.table.clone(), build)
         };
+        let table = table.or_else(|| build.then(|| self.build_table(key, &point)));
         if strict_check(key, &point, table.as_deref(), message, signature) {
             Ok(())
         } else {
@@ -390,7 +381,8 @@ impl KeyCache {
     }
 }
 
-/// The strict verification rule of [`KeyCache::verify_strict`]. `point` is
+/// The strict verification rule of [`PublicKey::verify_strict`] and
+/// [`KeyCache::verify_strict`]. `point` is
 /// `key` decoded; `table`, when given, holds multiples of `-point`.
 fn strict_check(
     key: &PublicKey,
@@ -668,10 +660,10 @@ pub fn verify_batch(checks: &[SignatureCheck<'_>], cache: &KeyCache) -> bool {
         let slot = match key_slot.get(check.key) {
             Some(&slot) => slot,
             None => {
-                let Ok(key) = cache.get(check.key) else {
+                let Ok(point) = cache.get(check.key) else {
                     return false;
                 };
-                key_points.push(key.to_edwards());
+                key_points.push(point);
                 key_scalars.push(Scalar::ZERO);
                 key_slot.insert(check.key, key_points.len() - 1);
                 key_points.len() - 1
