@@ -393,7 +393,35 @@ mod limits {
             .bench(|| merkle::leaf_hash(black_box(&data)));
     }
 
-    /// One 4 KiB append and `fdatasync`: the rate of durable commits.
+    /// One 4 KiB write into space already written (zeros) and
+    /// `fdatasync`: the rate of durable commits when the file's length does
+    /// not change, as for the log's writes into its reserved space.
+    #[divan::bench(sample_count = 30, sample_size = 4)]
+    fn fdatasync_4k_reserved(bencher: Bencher) {
+        const SPACE: u64 = 8 << 20;
+        let dir = scratch_dir();
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(true)
+            .open(dir.path().join("sync"))
+            .expect("open");
+        file.write_all_at(&vec![0u8; SPACE as usize], 0)
+            .expect("reserve");
+        file.sync_all().expect("sync the reserved space");
+        let block = vec![0x11u8; 4096];
+        let mut at = 0u64;
+        bencher.bench_local(|| {
+            file.write_all_at(&block, at).expect("write");
+            file.sync_data().expect("fdatasync");
+            at = (at + 4096) % SPACE;
+        });
+    }
+
+    /// One 4 KiB append that grows the file and `fdatasync`: the rate of
+    /// durable commits when each sync must also write the file's new
+    /// length (the log's writes that reach past its reserved space).
     #[divan::bench(sample_count = 30, sample_size = 4)]
     fn fdatasync_4k(bencher: Bencher) {
         let dir = scratch_dir();

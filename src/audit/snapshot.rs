@@ -96,6 +96,9 @@ impl LogSnapshot {
             .seek(SeekFrom::Start(start))
             .map_err(|e| AuditError::io(path, e))?;
         let mut reader = FrameReader::starting_at(buffered, start, len);
+        if container == Container::Log {
+            reader = reader.with_reserved_tail();
+        }
         let mut entries = 0u64;
         let mut checkpoints = 0u64;
         let mut info = None;

@@ -34,7 +34,7 @@ pub fn read_head(path: &Path) -> Result<LogHead, LedgerError> {
     buffered
         .seek(SeekFrom::Start(LOG_HEADER.len() as u64))
         .map_err(|e| LedgerError::io(path, e))?;
-    let mut reader = FrameReader::new(buffered, len);
+    let mut reader = FrameReader::new(buffered, len).with_reserved_tail();
     let mut genesis: Option<LedgerInfo> = None;
     let mut latest: Option<CheckpointRecord> = None;
     let mut entries = 0u64;

@@ -438,7 +438,9 @@ impl Ledger {
         Ok(())
     }
 
-    /// Bytes used on disk by the log and the index.
+    /// Bytes used on disk by the log and the index. While the ledger
+    /// appends, the log's length includes the zeros reserved after its
+    /// last frame (at most `store::log::RESERVE`).
     pub fn disk_usage(&self) -> Result<(u64, u64), LedgerError> {
         let log = std::fs::metadata(self.dir.join(LOG_FILE))
             .map_err(|e| LedgerError::io(&self.dir.join(LOG_FILE), e))?

@@ -105,7 +105,7 @@ fn scan(file: &File, path: &Path) -> Result<Scan, LedgerError> {
     buffered
         .seek(SeekFrom::Start(crate::store::log::LOG_HEADER.len() as u64))
         .map_err(|e| LedgerError::io(path, e))?;
-    let mut reader = FrameReader::new(buffered, len);
+    let mut reader = FrameReader::new(buffered, len).with_reserved_tail();
     let mut out = Scan {
         entries: Vec::new(),
         checkpoints: HashMap::new(),
@@ -208,7 +208,9 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
             ),
         });
     }
-    if file_len > scan.acked_end {
+    let reserved = crate::store::log::is_zero(&file, scan.acked_end, file_len)
+        .map_err(|e| LedgerError::io(&log_path, e))?;
+    if file_len > scan.acked_end && !reserved {
         keep_torn_tail(&file, dir, scan.acked_end, file_len)?;
     }
     let log =

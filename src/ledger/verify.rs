@@ -304,7 +304,12 @@ fn verify_chunked<O: Observer + Send>(
         .seek(SeekFrom::Start(range.start))
         .map_err(|e| fail(0, e.to_string()))?;
     let mut chunks = Chunks {
-        frames: FrameReader::starting_at(buffered, range.start, end),
+        frames: match container {
+            Container::Log => {
+                FrameReader::starting_at(buffered, range.start, end).with_reserved_tail()
+            }
+            Container::Bundle { .. } => FrameReader::starting_at(buffered, range.start, end),
+        },
         next: 0,
         start: range.start,
         at: range.start,

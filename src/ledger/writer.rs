@@ -408,6 +408,12 @@ impl Committer {
                 return;
             }
         }
+        // Closing: zeros left after the last frame would still read as the
+        // log's end, so a failure here loses nothing.
+        let path = log.path().to_path_buf();
+        if let Err(e) = log.close() {
+            tracing::warn!(error = %e, log = %path.display(), "cannot give back the log's reserved space");
+        }
     }
 
     fn stop(&self, reason: &str) {

@@ -8,6 +8,13 @@
 //! frame, in a single write, then `fdatasync`s before acknowledging. So a
 //! batch is acknowledged only if its checkpoint frame is on disk, and only
 //! the final batch can be incomplete after a crash.
+//!
+//! The writer keeps [`RESERVE`] bytes of zeros written after the last
+//! frame, so that most syncs find the file's length unchanged and write
+//! the data alone (a file that grows also needs its inode written, a
+//! second device write before the sync returns). A log reader therefore
+//! takes a run of zero bytes from a frame boundary to the end of the file
+//! as the log's end ([`FrameReader::with_reserved_tail`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -22,6 +29,8 @@ pub const FRAME_MAGIC: [u8; 4] = *b"OTLF";
 pub const FRAME_HEADER_LEN: usize = 13;
 /// Largest payload a frame may carry.
 pub const MAX_FRAME_PAYLOAD: u32 = crate::codec::MAX_ENCODED_LEN as u32;
+/// Zero bytes the writer keeps after the last frame.
+pub const RESERVE: u64 = 256 * 1024;
 
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +105,9 @@ pub struct FrameReader<R: Read> {
     reader: R,
     offset: u64,
     file_len: u64,
+    /// Zero bytes from a frame boundary to the end are the end (a log's
+    /// reserved space), not damage.
+    reserved_tail: bool,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -105,6 +117,7 @@ impl<R: Read> FrameReader<R> {
             reader,
             offset: LOG_HEADER.len() as u64,
             file_len,
+            reserved_tail: false,
         }
     }
 
@@ -116,7 +129,16 @@ impl<R: Read> FrameReader<R> {
             reader,
             offset,
             file_len,
+            reserved_tail: false,
         }
+    }
+
+    /// Reads a log, whose writer keeps zeros after its last frame: where a
+    /// frame would start, zero bytes up to the end of the file end the log
+    /// cleanly. A bundle is read without this, so zeros there are damage.
+    pub fn with_reserved_tail(mut self) -> Self {
+        self.reserved_tail = true;
+        self
     }
 
     pub fn offset(&self) -> u64 {
@@ -131,13 +153,24 @@ impl<R: Read> FrameReader<R> {
             return Ok(Ok(None));
         }
         let damage = |reason: String| Ok(Err(Damage { offset, reason }));
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        let start = (remaining as usize).min(FRAME_HEADER_LEN);
+        self.reader.read_exact(&mut header[..start])?;
+        if self.reserved_tail && header[..start].iter().all(|&b| b == 0) {
+            if let Some(at) = self.first_non_zero(offset + start as u64)? {
+                return damage(format!(
+                    "zero bytes where a frame should start, then data at byte {at}"
+                ));
+            }
+            // The reserved space: the log ends here.
+            self.file_len = offset;
+            return Ok(Ok(None));
+        }
         if remaining < FRAME_HEADER_LEN as u64 {
             return damage(format!(
                 "{remaining} bytes at the end are too short for a frame header"
             ));
         }
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        self.reader.read_exact(&mut header)?;
         if header[..4] != FRAME_MAGIC {
             return damage("frame magic is missing".into());
         }
@@ -166,6 +199,40 @@ impl<R: Read> FrameReader<R> {
             payload,
         })))
     }
+}
+
+impl<R: Read> FrameReader<R> {
+    /// Reads on from byte `from` to the end of the file: the offset of the
+    /// first byte that is not zero, if any.
+    fn first_non_zero(&mut self, from: u64) -> io::Result<Option<u64>> {
+        let mut block = [0u8; 8192];
+        let mut at = from;
+        while at < self.file_len {
+            let n = (self.file_len - at).min(block.len() as u64) as usize;
+            self.reader.read_exact(&mut block[..n])?;
+            if let Some(i) = block[..n].iter().position(|&b| b != 0) {
+                return Ok(Some(at + i as u64));
+            }
+            at += n as u64;
+        }
+        Ok(None)
+    }
+}
+
+/// Whether bytes `from..to` of `file` are all zero (a log's reserved
+/// space).
+pub fn is_zero(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    let mut block = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(block.len() as u64) as usize;
+        file.read_exact_at(&mut block[..n], at)?;
+        if block[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// The first intact frame that starts after `offset` in `file`, if any.
@@ -231,7 +298,10 @@ pub fn check_header(file: &File) -> Result<(), String> {
 pub struct LogWriter {
     file: File,
     path: PathBuf,
+    /// Just past the last frame.
     end: u64,
+    /// The file's length: `end..reserved` holds zeros.
+    reserved: u64,
 }
 
 impl LogWriter {
@@ -251,21 +321,30 @@ impl LogWriter {
             file,
             path: path.to_path_buf(),
             end: LOG_HEADER.len() as u64,
+            reserved: LOG_HEADER.len() as u64,
         })
     }
 
-    /// Opens an existing log for appending at `end`, cutting anything after
-    /// it (a torn tail the caller has decided to drop).
+    /// Opens an existing log for appending at `end`. Zeros after it are
+    /// kept as reserved space; anything else after it is cut (a torn tail
+    /// the caller has decided to drop).
     pub fn open_at(path: &Path, end: u64) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        if file.metadata()?.len() != end {
-            file.set_len(end)?;
-            file.sync_all()?;
-        }
+        let len = file.metadata()?.len();
+        let reserved = if len > end && is_zero(&file, end, len)? {
+            len
+        } else {
+            if len != end {
+                file.set_len(end)?;
+                file.sync_all()?;
+            }
+            end
+        };
         Ok(Self {
             file,
             path: path.to_path_buf(),
             end,
+            reserved,
         })
     }
 
@@ -277,11 +356,28 @@ impl LogWriter {
         self.end
     }
 
-    /// Writes `bytes` at the end and makes them durable.
+    /// Writes `bytes` at the end and makes them durable. When they reach
+    /// past the reserved space, [`RESERVE`] more zeros are written after
+    /// them in the same sync.
     pub fn append_durable(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let end = self.end + bytes.len() as u64;
         self.file.write_all_at(bytes, self.end)?;
+        if end > self.reserved {
+            self.file.write_all_at(&vec![0u8; RESERVE as usize], end)?;
+            self.reserved = end + RESERVE;
+        }
         self.file.sync_data()?;
-        self.end += bytes.len() as u64;
+        self.end = end;
+        Ok(())
+    }
+
+    /// Gives the reserved space back, for a clean close: a closed log ends
+    /// with its last frame.
+    pub fn close(self) -> io::Result<()> {
+        if self.reserved > self.end {
+            self.file.set_len(self.end)?;
+            self.file.sync_all()?;
+        }
         Ok(())
     }
 }
@@ -323,6 +419,13 @@ impl LogReader {
 mod tests {
     use super::*;
 
+    fn reader(file: &File) -> FrameReader<std::io::BufReader<&File>> {
+        let len = file.metadata().unwrap().len();
+        let mut buffered = std::io::BufReader::new(file);
+        std::io::Seek::seek(&mut buffered, std::io::SeekFrom::Start(16)).unwrap();
+        FrameReader::new(buffered, len)
+    }
+
     #[test]
     fn frames_round_trip_and_damage_is_located() {
         let dir = tempfile::tempdir().unwrap();
@@ -332,11 +435,13 @@ mod tests {
         encode_frame(FrameKind::Entry, b"hello", &mut buf);
         encode_frame(FrameKind::Checkpoint, b"cp", &mut buf);
         w.append_durable(&buf).unwrap();
+        let end = w.end();
+        w.close().unwrap();
         let file = File::open(&path).unwrap();
         check_header(&file).unwrap();
         let len = file.metadata().unwrap().len();
-        let mut r = FrameReader::new(std::io::BufReader::new(&file), len);
-        std::io::Seek::seek(&mut r.reader, std::io::SeekFrom::Start(16)).unwrap();
+        assert_eq!(len, end, "a closed log ends with its last frame");
+        let mut r = reader(&file);
         let a = r.next_frame().unwrap().unwrap().unwrap();
         assert_eq!(
             (a.kind, a.payload.as_slice(), a.offset),
@@ -348,5 +453,78 @@ mod tests {
         assert_eq!(next_intact_frame(&file, 15, len).unwrap(), Some(a));
         assert_eq!(next_intact_frame(&file, 16, len).unwrap(), Some(b.clone()));
         assert_eq!(next_intact_frame(&file, b.offset, len).unwrap(), None);
+    }
+
+    /// The writer keeps zeros after the last frame, so that syncs within
+    /// them leave the file's length alone; a log reader ends there, a
+    /// bundle reader (without the reserved tail) calls them damage.
+    #[test]
+    fn the_reserved_tail_reads_as_the_end_of_a_log_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::create(&path).unwrap();
+        let mut frames = Vec::new();
+        encode_frame(FrameKind::Entry, &[7u8; 300], &mut frames);
+        w.append_durable(&frames).unwrap();
+        let first_end = w.end();
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, first_end + RESERVE);
+        w.append_durable(&frames).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            len,
+            "no growth within the reserve"
+        );
+        let end = w.end();
+        let file = File::open(&path).unwrap();
+
+        let mut log = reader(&file).with_reserved_tail();
+        assert!(log.next_frame().unwrap().unwrap().is_some());
+        assert!(log.next_frame().unwrap().unwrap().is_some());
+        assert_eq!(log.next_frame().unwrap(), Ok(None));
+        assert_eq!(log.offset(), end);
+        assert_eq!(log.next_frame().unwrap(), Ok(None));
+
+        let mut bundle = reader(&file);
+        bundle.next_frame().unwrap().unwrap().unwrap();
+        bundle.next_frame().unwrap().unwrap().unwrap();
+        let damage = bundle.next_frame().unwrap().unwrap_err();
+        assert_eq!(
+            (damage.offset, damage.reason.as_str()),
+            (end, "frame magic is missing")
+        );
+
+        // Data after zeros is damage at the frame boundary, naming the byte.
+        for at in [end + 3, end + 100_000, len - 1] {
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[at as usize] = 0x42;
+            let bad = dir.path().join("bad");
+            std::fs::write(&bad, &bytes).unwrap();
+            let bad = File::open(&bad).unwrap();
+            let mut r = reader(&bad).with_reserved_tail();
+            r.next_frame().unwrap().unwrap().unwrap();
+            r.next_frame().unwrap().unwrap().unwrap();
+            let damage = r.next_frame().unwrap().unwrap_err();
+            assert_eq!(damage.offset, end, "byte {at}");
+            let expected = if at < end + FRAME_HEADER_LEN as u64 {
+                "frame magic is missing".to_string()
+            } else {
+                format!("zero bytes where a frame should start, then data at byte {at}")
+            };
+            assert_eq!(damage.reason, expected, "byte {at}");
+        }
+
+        // Reopened, the zeros stay reserved; anything else after the end
+        // is cut.
+        drop(w);
+        let w = LogWriter::open_at(&path, end).unwrap();
+        assert_eq!((w.end(), w.reserved), (end, len));
+        drop(w);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[end as usize + 10] = 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let w = LogWriter::open_at(&path, end).unwrap();
+        assert_eq!(w.reserved, end);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
     }
 }

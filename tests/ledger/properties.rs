@@ -440,3 +440,90 @@ fn a_torn_tail_is_cut_on_open_and_kept_aside() {
     assert_eq!(kept.values().next().unwrap().as_slice(), &torn[log.len()..]);
     verify_log(&crashed.path().join("log"), false).unwrap();
 }
+
+/// Where the frames of `log` end: a running ledger's log has reserved
+/// zeros after them.
+fn data_end(log: &[u8]) -> usize {
+    let mut reader =
+        FrameReader::new(&log[LOG_HEADER.len()..], log.len() as u64).with_reserved_tail();
+    while let Some(_frame) = reader.next_frame().unwrap().unwrap() {}
+    reader.offset() as usize
+}
+
+/// The torn tails opening has set aside in `dir`.
+fn kept_tails(dir: &Path) -> Vec<Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("log.torn-at-"))
+        .map(|e| fs::read(e.path()).unwrap())
+        .collect()
+}
+
+/// While the ledger runs, its log ends with zeros the writer reserved (so
+/// that most syncs leave the file's length alone), and a crash leaves them
+/// there. `verify` reads them as the log's end; opening keeps them and
+/// sets nothing aside; closing gives them back. A stray byte in them, or a
+/// batch torn inside them, is a torn tail: cut on open and kept aside.
+#[test]
+fn a_crash_leaves_reserved_zeros_that_read_as_the_end_of_the_log() {
+    let mut f = build_small_ledger();
+    let closed = fs::read(f.log_path()).unwrap();
+    assert_eq!(data_end(&closed), closed.len(), "a closed log has no zeros");
+    let acked = verify_log(&f.log_path(), false).unwrap().entries;
+    // The folder as a crash just before the next batch would leave it.
+    let before = tempfile::tempdir().unwrap();
+    copy_dir(f.path(), before.path());
+    f.reopen();
+    f.register("e", 4, vec![Role::Custodian]);
+    let running = fs::read(f.log_path()).unwrap();
+    let end = data_end(&running);
+    assert!(running.len() > end, "the running log has reserved space");
+    assert!(running[end..].iter().all(|&b| b == 0));
+    let crash_with = |log: &[u8]| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(before.path(), dir.path());
+        fs::write(dir.path().join("log"), log).unwrap();
+        dir
+    };
+
+    // As the crash left it.
+    let dir = crash_with(&running);
+    let log = dir.path().join("log");
+    assert_eq!(verify_log(&log, false).unwrap().entries, acked + 1);
+    let ledger = Ledger::open(dir.path(), f.clock.options()).unwrap();
+    assert_eq!(ledger.size(), acked + 1);
+    assert_eq!(fs::metadata(&log).unwrap().len(), running.len() as u64);
+    ledger.close().unwrap();
+    assert_eq!(fs::read(&log).unwrap(), &running[..end]);
+    assert!(kept_tails(dir.path()).is_empty());
+
+    // A stray byte in the zeros.
+    let mut stray = running.clone();
+    stray[end + 5000] = 0x5a;
+    let dir = crash_with(&stray);
+    let log = dir.path().join("log");
+    let failure = verify_log(&log, false).unwrap_err();
+    assert!(failure.reason.contains("torn tail"), "{failure}");
+    assert_eq!(failure.index, acked + 1, "{failure}");
+    let ledger = Ledger::open(dir.path(), f.clock.options()).unwrap();
+    assert_eq!(ledger.size(), acked + 1);
+    ledger.close().unwrap();
+    assert_eq!(fs::read(&log).unwrap(), &running[..end]);
+    assert_eq!(kept_tails(dir.path()), vec![stray[end..].to_vec()]);
+
+    // The batch torn inside them: only its first 20 bytes made it.
+    let mut torn = running.clone();
+    torn[closed.len() + 20..end].fill(0);
+    let dir = crash_with(&torn);
+    let log = dir.path().join("log");
+    let failure = verify_log(&log, false).unwrap_err();
+    assert!(failure.reason.contains("torn tail"), "{failure}");
+    assert_eq!(failure.index, acked, "{failure}");
+    let ledger = Ledger::open(dir.path(), f.clock.options()).unwrap();
+    assert_eq!(ledger.size(), acked);
+    ledger.close().unwrap();
+    assert_eq!(fs::read(&log).unwrap(), closed);
+    assert_eq!(kept_tails(dir.path()), vec![torn[closed.len()..].to_vec()]);
+    verify_log(&log, false).unwrap();
+}
