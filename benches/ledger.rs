@@ -740,8 +740,13 @@ fn report_disk_usage() {
     ledger.close().expect("close");
     let ledger = Ledger::open(dir.path(), Options::default()).expect("reopen");
     let (log, index) = ledger.disk_usage().expect("disk usage");
+    // One checkpoint per committed group: their number depends on how the
+    // appends were grouped, and each costs bytes in the log and the index.
+    let checkpoints = verify_log(&dir.path().join(LOG_FILE), false)
+        .expect("verify")
+        .checkpoints;
     println!(
-        "disk: {size} entries, raw entry bytes {raw} ({:.0}/entry), log {log} ({:.0}/entry), \
+        "disk: {size} entries, {checkpoints} checkpoints, raw entry bytes {raw} ({:.0}/entry), log {log} ({:.0}/entry), \
          index {index} ({:.0}/entry), total/raw = {:.2}",
         raw as f64 / size as f64,
         log as f64 / size as f64,
