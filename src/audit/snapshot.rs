@@ -23,7 +23,7 @@ use crate::codec;
 use crate::ledger::{CheckpointRecord, Container, Observer, VerifyFailure, VerifyReport};
 use crate::model::{Entry, Event, LedgerInfo};
 use crate::store::FrameKind;
-use crate::store::log::{FrameReader, LOG_HEADER, check_header, next_intact_frame};
+use crate::store::log::{FrameReader, LOG_HEADER, changed_since, check_header, next_intact_frame};
 
 /// A log file up to the end of its last intact checkpoint frame.
 #[derive(Debug)]
@@ -109,10 +109,16 @@ impl LogSnapshot {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(damage) => {
+                    // In a log, a write in progress (bytes that changed
+                    // since they were read) ends the snapshot as a torn
+                    // tail does; `changed_since` is asked after looking
+                    // for intact frames after it.
                     let torn_tail = container == Container::Log
-                        && next_intact_frame(&file, damage.offset, len)
+                        && (next_intact_frame(&file, damage.offset, len)
                             .map_err(|e| AuditError::io(path, e))?
-                            .is_none();
+                            .is_none()
+                            || changed_since(&file, &damage)
+                                .map_err(|e| AuditError::io(path, e))?);
                     if !torn_tail {
                         return Err(AuditError::Damaged {
                             index: entries,

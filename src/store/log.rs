@@ -98,6 +98,27 @@ impl Frame {
 pub struct Damage {
     pub offset: u64,
     pub reason: String,
+    /// The bytes read there, from `offset` on, before the reader gave up:
+    /// a reader of a log that a writer is appending to compares them with
+    /// the file again ([`changed_since`]).
+    pub seen: Vec<u8>,
+}
+
+/// Whether the bytes `damage` was found in have changed since they were
+/// read: a batch that was being written into the log's reserved zeros,
+/// not damage. A writer never rewrites a frame once written, and writes
+/// a batch from its start, so bytes that change are always part of the
+/// batch in progress. Ask only after looking for intact frames after the
+/// damage ([`next_intact_frame`]): any the writer had completed by then
+/// follow bytes it had already written over what was seen.
+pub fn changed_since(file: &File, damage: &Damage) -> io::Result<bool> {
+    let mut now = vec![0u8; damage.seen.len()];
+    match file.read_exact_at(&mut now, damage.offset) {
+        Ok(()) => Ok(now != damage.seen),
+        // Shorter now: cut since (a torn tail dropped), so changed.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads frames one after another from a byte stream.
@@ -152,45 +173,58 @@ impl<R: Read> FrameReader<R> {
         if remaining == 0 {
             return Ok(Ok(None));
         }
-        let damage = |reason: String| Ok(Err(Damage { offset, reason }));
+        let damage = |reason: String, seen: &[u8]| {
+            Ok(Err(Damage {
+                offset,
+                reason,
+                seen: seen.to_vec(),
+            }))
+        };
         let mut header = [0u8; FRAME_HEADER_LEN];
         let start = (remaining as usize).min(FRAME_HEADER_LEN);
         self.reader.read_exact(&mut header[..start])?;
         if self.reserved_tail && header[..start].iter().all(|&b| b == 0) {
-            if let Some(at) = self.first_non_zero(offset + start as u64)? {
-                return damage(format!(
-                    "zero bytes where a frame should start, then data at byte {at}"
-                ));
+            let mut seen = header[..start].to_vec();
+            if let Some(at) = self.first_non_zero(offset + start as u64, &mut seen)? {
+                return damage(
+                    format!("zero bytes where a frame should start, then data at byte {at}"),
+                    &seen,
+                );
             }
             // The reserved space: the log ends here.
             self.file_len = offset;
             return Ok(Ok(None));
         }
+        let header_seen = &header[..start];
         if remaining < FRAME_HEADER_LEN as u64 {
-            return damage(format!(
-                "{remaining} bytes at the end are too short for a frame header"
-            ));
+            return damage(
+                format!("{remaining} bytes at the end are too short for a frame header"),
+                header_seen,
+            );
         }
         if header[..4] != FRAME_MAGIC {
-            return damage("frame magic is missing".into());
+            return damage("frame magic is missing".into(), header_seen);
         }
         let Some(kind) = FrameKind::from_byte(header[4]) else {
-            return damage(format!("unknown frame kind {}", header[4]));
+            return damage(format!("unknown frame kind {}", header[4]), header_seen);
         };
         let len = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
         let crc = u32::from_le_bytes([header[9], header[10], header[11], header[12]]);
         if len > MAX_FRAME_PAYLOAD {
-            return damage(format!("frame length {len} exceeds the limit"));
+            return damage(format!("frame length {len} exceeds the limit"), header_seen);
         }
         if u64::from(len) > remaining - FRAME_HEADER_LEN as u64 {
-            return damage(format!(
-                "frame of {len} bytes runs past the end of the file"
-            ));
+            return damage(
+                format!("frame of {len} bytes runs past the end of the file"),
+                header_seen,
+            );
         }
         let mut payload = vec![0u8; len as usize];
         self.reader.read_exact(&mut payload)?;
         if frame_crc(header[4], len, &payload) != crc {
-            return damage("frame checksum does not match".into());
+            let mut seen = header.to_vec();
+            seen.extend_from_slice(&payload);
+            return damage("frame checksum does not match".into(), &seen);
         }
         self.offset += (FRAME_HEADER_LEN + payload.len()) as u64;
         Ok(Ok(Some(Frame {
@@ -203,16 +237,19 @@ impl<R: Read> FrameReader<R> {
 
 impl<R: Read> FrameReader<R> {
     /// Reads on from byte `from` to the end of the file: the offset of the
-    /// first byte that is not zero, if any.
-    fn first_non_zero(&mut self, from: u64) -> io::Result<Option<u64>> {
+    /// first byte that is not zero, if any, with what was read up to and
+    /// including it added to `seen`.
+    fn first_non_zero(&mut self, from: u64, seen: &mut Vec<u8>) -> io::Result<Option<u64>> {
         let mut block = [0u8; 8192];
         let mut at = from;
         while at < self.file_len {
             let n = (self.file_len - at).min(block.len() as u64) as usize;
             self.reader.read_exact(&mut block[..n])?;
             if let Some(i) = block[..n].iter().position(|&b| b != 0) {
+                seen.extend_from_slice(&block[..=i]);
                 return Ok(Some(at + i as u64));
             }
+            seen.extend_from_slice(&block[..n]);
             at += n as u64;
         }
         Ok(None)
@@ -408,6 +445,7 @@ impl LogReader {
             return Ok(Err(Damage {
                 offset: frame_offset,
                 reason: "frame does not match its index entry or checksum".into(),
+                seen: buf,
             }));
         }
         buf.drain(..FRAME_HEADER_LEN);

@@ -513,6 +513,65 @@ fn export_works_while_the_ledger_is_open_and_appending() {
     ledger.close().unwrap();
 }
 
+/// A log read while its ledger appends: batches are written into the zeros
+/// reserved after the last frame, so a reader can meet one half written.
+/// That is the end of what it can take, never damage: snapshots taken
+/// back to back while batches of registrations go in all open, each
+/// holding at least what the ledger had committed when it was taken.
+#[test]
+fn snapshots_taken_while_batches_are_written_never_see_damage() {
+    use oretrail::model::{CountryCode, ParticipantKind, Registration, Role};
+    let mut f = common::Fixture::new();
+    let ledger = f.ledger.take().unwrap();
+    let log = f.log_path();
+    let mut operator = f.operator;
+    let clock = f.clock.clone();
+    let events: Vec<_> = (0..2000u32)
+        .map(|i| {
+            clock.advance(1);
+            let body = EventBody::RegisterParticipant(Registration {
+                participant: common::pid(&format!("p{i}")),
+                legal_name: format!("Participant {i} Ltd"),
+                country: CountryCode::new("ZM").unwrap(),
+                kinds: vec![ParticipantKind::Trader],
+                roles: vec![Role::Custodian],
+                keys: vec![common::key(3000 + i).public()],
+            });
+            operator.sign(clock.now(), body).unwrap()
+        })
+        .collect();
+    let snapshots = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for chunk in events.chunks(20) {
+                let pending: Vec<_> = chunk
+                    .iter()
+                    .map(|e| ledger.submit(e.clone()).unwrap())
+                    .collect();
+                for p in pending {
+                    p.wait().unwrap();
+                }
+            }
+        });
+        let mut taken = 0u32;
+        while !writer.is_finished() {
+            let committed = ledger.size();
+            let snapshot = LogSnapshot::open(&log)
+                .unwrap_or_else(|e| panic!("snapshot {taken} of a log being appended: {e}"));
+            assert!(
+                snapshot.entries() >= committed,
+                "{} < {committed}",
+                snapshot.entries()
+            );
+            taken += 1;
+        }
+        writer.join().unwrap();
+        taken
+    });
+    assert!(snapshots > 0);
+    assert_eq!(LogSnapshot::open(&log).unwrap().entries(), ledger.size());
+    ledger.close().unwrap();
+}
+
 /// The worked example of `schemas/ENCODING.md`, section 11.4: the magic
 /// and header frame of a bundle of the example ledger of section 10.
 #[test]
