@@ -398,25 +398,7 @@ mod limits {
     /// not change, as for the log's writes into its reserved space.
     #[divan::bench(sample_count = 30, sample_size = 4)]
     fn fdatasync_4k_reserved(bencher: Bencher) {
-        const SPACE: u64 = 8 << 20;
-        let dir = scratch_dir();
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(true)
-            .open(dir.path().join("sync"))
-            .expect("open");
-        file.write_all_at(&vec![0u8; SPACE as usize], 0)
-            .expect("reserve");
-        file.sync_all().expect("sync the reserved space");
-        let block = vec![0x11u8; 4096];
-        let mut at = 0u64;
-        bencher.bench_local(|| {
-            file.write_all_at(&block, at).expect("write");
-            file.sync_data().expect("fdatasync");
-            at = (at + 4096) % SPACE;
-        });
+        write_and_sync(bencher, Some(8 << 20));
     }
 
     /// One 4 KiB append that grows the file and `fdatasync`: the rate of
@@ -424,6 +406,13 @@ mod limits {
     /// length (the log's writes that reach past its reserved space).
     #[divan::bench(sample_count = 30, sample_size = 4)]
     fn fdatasync_4k(bencher: Bencher) {
+        write_and_sync(bencher, None);
+    }
+
+    /// 4 KiB writes to a new file, each followed by `fdatasync`: over and
+    /// over `reserved` bytes of zeros written and synced beforehand, or
+    /// with none, each appended at the file's end.
+    fn write_and_sync(bencher: Bencher, reserved: Option<u64>) {
         let dir = scratch_dir();
         let file = OpenOptions::new()
             .create(true)
@@ -432,12 +421,20 @@ mod limits {
             .truncate(true)
             .open(dir.path().join("sync"))
             .expect("open");
+        if let Some(space) = reserved {
+            file.write_all_at(&vec![0u8; space as usize], 0)
+                .expect("reserve");
+            file.sync_all().expect("sync the reserved space");
+        }
         let block = vec![0x11u8; 4096];
         let mut at = 0u64;
         bencher.bench_local(|| {
             file.write_all_at(&block, at).expect("write");
             file.sync_data().expect("fdatasync");
             at += 4096;
+            if let Some(space) = reserved {
+                at %= space;
+            }
         });
     }
 }
