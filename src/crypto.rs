@@ -1022,8 +1022,7 @@ mod tests {
         // the small-order check refuses it.
         let zero = Scalar::ZERO;
         let small = forge(&a, &key, &zero, &identity, message);
-        let nonce = small.nonce_and_scalar().0;
-        let s = small.nonce_and_scalar().1;
+        let (nonce, s) = small.nonce_and_scalar();
         let k = challenge(&nonce, &key, message);
         assert_eq!(
             EdwardsPoint::vartime_double_scalar_mul_basepoint(

@@ -23,7 +23,7 @@ use crate::codec;
 use crate::ledger::{CheckpointRecord, Container, Observer, VerifyFailure, VerifyReport};
 use crate::model::{Entry, Event, LedgerInfo};
 use crate::store::FrameKind;
-use crate::store::log::{FrameReader, LOG_HEADER, changed_since, check_header, next_intact_frame};
+use crate::store::log::{AfterDamage, FrameReader, LOG_HEADER, after_damage, check_header};
 
 /// A log file up to the end of its last intact checkpoint frame.
 #[derive(Debug)]
@@ -95,10 +95,7 @@ impl LogSnapshot {
         buffered
             .seek(SeekFrom::Start(start))
             .map_err(|e| AuditError::io(path, e))?;
-        let mut reader = FrameReader::starting_at(buffered, start, len);
-        if container == Container::Log {
-            reader = reader.with_reserved_tail();
-        }
+        let mut reader = container.frames(buffered, start, len);
         let mut entries = 0u64;
         let mut checkpoints = 0u64;
         let mut info = None;
@@ -109,16 +106,14 @@ impl LogSnapshot {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(damage) => {
-                    // In a log, a write in progress (bytes that changed
-                    // since they were read) ends the snapshot as a torn
-                    // tail does; `changed_since` is asked after looking
-                    // for intact frames after it.
+                    // In a log, nothing intact after it, or a batch being
+                    // written, ends the snapshot.
                     let torn_tail = container == Container::Log
-                        && (next_intact_frame(&file, damage.offset, len)
-                            .map_err(|e| AuditError::io(path, e))?
-                            .is_none()
-                            || changed_since(&file, &damage)
-                                .map_err(|e| AuditError::io(path, e))?);
+                        && !matches!(
+                            after_damage(&file, &damage, len)
+                                .map_err(|e| AuditError::io(path, e))?,
+                            AfterDamage::Intact(_)
+                        );
                     if !torn_tail {
                         return Err(AuditError::Damaged {
                             index: entries,

@@ -7,7 +7,7 @@ use std::io;
 
 use crate::codec;
 use crate::model::Entry;
-use crate::store::log::{changed_since, next_intact_frame};
+use crate::store::log::{AfterDamage, after_damage};
 use crate::store::{Damage, FrameKind};
 
 /// What a stretch of damaged bytes is.
@@ -36,24 +36,23 @@ pub(crate) fn classify(
     acked: u64,
 ) -> io::Result<DamageVerdict> {
     let reason = format!("damaged frame at byte {}: {}", damage.offset, damage.reason);
-    let Some(next) = next_intact_frame(file, damage.offset, file_len)? else {
-        return Ok(DamageVerdict::TornTail {
-            acked,
-            entries,
-            reason,
-        });
+    let next = match after_damage(file, damage, file_len)? {
+        AfterDamage::Intact(next) => next,
+        AfterDamage::Nothing => {
+            return Ok(DamageVerdict::TornTail {
+                acked,
+                entries,
+                reason,
+            });
+        }
+        AfterDamage::BeingWritten => {
+            return Ok(DamageVerdict::TornTail {
+                acked,
+                entries,
+                reason: format!("{reason}, being written while it was read"),
+            });
+        }
     };
-    // Intact frames follow, but if the damaged bytes have changed since
-    // they were read, a writer was writing them (a log read while its
-    // ledger appends): what follows is that batch or later ones, never
-    // acknowledged data before them.
-    if changed_since(file, damage)? {
-        return Ok(DamageVerdict::TornTail {
-            acked,
-            entries,
-            reason: format!("{reason}, being written while it was read"),
-        });
-    }
     // The next intact frame tells what the damaged stretch held: if it is
     // the very entry expected next, only a checkpoint frame was lost.
     let only_a_checkpoint = next.kind == FrameKind::Entry

@@ -208,13 +208,17 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Ledger, LedgerError> 
             ),
         });
     }
-    let reserved = crate::store::log::is_zero(&file, scan.acked_end, file_len)
-        .map_err(|e| LedgerError::io(&log_path, e))?;
-    if file_len > scan.acked_end && !reserved {
+    // After the last checkpoint: the writer's reserved zeros, kept, or a
+    // torn tail, set aside and cut.
+    let tail = file_len > scan.acked_end;
+    let reserved = tail
+        && crate::store::log::is_zero(&file, scan.acked_end, file_len)
+            .map_err(|e| LedgerError::io(&log_path, e))?;
+    if tail && !reserved {
         keep_torn_tail(&file, dir, scan.acked_end, file_len)?;
     }
-    let log =
-        LogWriter::open_at(&log_path, scan.acked_end).map_err(|e| LedgerError::io(&log_path, e))?;
+    let log = LogWriter::open_at(&log_path, scan.acked_end, reserved)
+        .map_err(|e| LedgerError::io(&log_path, e))?;
     let reader = LogReader::open(&log_path).map_err(|e| LedgerError::io(&log_path, e))?;
     let acked = &scan.entries[..scan.acked_count as usize];
 

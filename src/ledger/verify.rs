@@ -250,6 +250,19 @@ pub enum Container {
     Bundle { entries: u64 },
 }
 
+impl Container {
+    /// A reader of its frames from byte `start` of a file of `end` bytes.
+    /// A log's writer keeps zeros after the last frame, which end a log;
+    /// a bundle is written whole, so zeros in it are damage.
+    pub fn frames<R: std::io::Read>(self, reader: R, start: u64, end: u64) -> FrameReader<R> {
+        let frames = FrameReader::starting_at(reader, start, end);
+        match self {
+            Container::Log => frames.with_reserved_tail(),
+            Container::Bundle { .. } => frames,
+        }
+    }
+}
+
 /// One entry as the verifier accepts it, for an [`Observer`].
 pub struct Accepted<'a> {
     pub entry: &'a Entry,
@@ -304,12 +317,7 @@ fn verify_chunked<O: Observer + Send>(
         .seek(SeekFrom::Start(range.start))
         .map_err(|e| fail(0, e.to_string()))?;
     let mut chunks = Chunks {
-        frames: match container {
-            Container::Log => {
-                FrameReader::starting_at(buffered, range.start, end).with_reserved_tail()
-            }
-            Container::Bundle { .. } => FrameReader::starting_at(buffered, range.start, end),
-        },
+        frames: container.frames(buffered, range.start, end),
         next: 0,
         start: range.start,
         at: range.start,

@@ -100,18 +100,45 @@ pub struct Damage {
     pub reason: String,
     /// The bytes read there, from `offset` on, before the reader gave up:
     /// a reader of a log that a writer is appending to compares them with
-    /// the file again ([`changed_since`]).
+    /// the file again ([`after_damage`]).
     pub seen: Vec<u8>,
 }
 
+/// What follows damage found in a log.
+#[derive(Debug)]
+pub enum AfterDamage {
+    /// Nothing intact: a torn tail.
+    Nothing,
+    /// Intact frames, but the damaged bytes have changed since they were
+    /// read: the batch a writer was writing into the reserved zeros (a log
+    /// read while its ledger appends), so what follows is that batch or
+    /// later ones, never acknowledged data.
+    BeingWritten,
+    /// The first intact frame after it: the damage is inside the log.
+    Intact(Frame),
+}
+
+/// Looks past `damage` in a log of `file_len` bytes. A writer never
+/// rewrites a frame once written and writes a batch from its start, so
+/// damaged bytes that change are part of the batch in progress, and real
+/// damage reads the same every time. The intact frames are looked for
+/// first: any the writer had completed by then follow bytes it had
+/// already written over what was seen, so the second look cannot miss
+/// the change.
+pub fn after_damage(file: &File, damage: &Damage, file_len: u64) -> io::Result<AfterDamage> {
+    let Some(next) = next_intact_frame(file, damage.offset, file_len)? else {
+        return Ok(AfterDamage::Nothing);
+    };
+    Ok(if changed_since(file, damage)? {
+        AfterDamage::BeingWritten
+    } else {
+        AfterDamage::Intact(next)
+    })
+}
+
 /// Whether the bytes `damage` was found in have changed since they were
-/// read: a batch that was being written into the log's reserved zeros,
-/// not damage. A writer never rewrites a frame once written, and writes
-/// a batch from its start, so bytes that change are always part of the
-/// batch in progress. Ask only after looking for intact frames after the
-/// damage ([`next_intact_frame`]): any the writer had completed by then
-/// follow bytes it had already written over what was seen.
-pub fn changed_since(file: &File, damage: &Damage) -> io::Result<bool> {
+/// read.
+fn changed_since(file: &File, damage: &Damage) -> io::Result<bool> {
     let mut now = vec![0u8; damage.seen.len()];
     match file.read_exact_at(&mut now, damage.offset) {
         Ok(()) => Ok(now != damage.seen),
@@ -362,13 +389,14 @@ impl LogWriter {
         })
     }
 
-    /// Opens an existing log for appending at `end`. Zeros after it are
-    /// kept as reserved space; anything else after it is cut (a torn tail
-    /// the caller has decided to drop).
-    pub fn open_at(path: &Path, end: u64) -> io::Result<Self> {
+    /// Opens an existing log for appending at `end`. With `zeros_after`
+    /// (the caller found only zeros after `end`, see [`is_zero`]) they are
+    /// kept as reserved space; otherwise anything after `end` is cut (a
+    /// torn tail the caller has decided to drop).
+    pub fn open_at(path: &Path, end: u64, zeros_after: bool) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let len = file.metadata()?.len();
-        let reserved = if len > end && is_zero(&file, end, len)? {
+        let reserved = if zeros_after {
             len
         } else {
             if len != end {
@@ -555,13 +583,14 @@ mod tests {
         // Reopened, the zeros stay reserved; anything else after the end
         // is cut.
         drop(w);
-        let w = LogWriter::open_at(&path, end).unwrap();
+        let zeros = |path: &Path| is_zero(&File::open(path).unwrap(), end, len).unwrap();
+        let w = LogWriter::open_at(&path, end, zeros(&path)).unwrap();
         assert_eq!((w.end(), w.reserved), (end, len));
         drop(w);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[end as usize + 10] = 1;
         std::fs::write(&path, &bytes).unwrap();
-        let w = LogWriter::open_at(&path, end).unwrap();
+        let w = LogWriter::open_at(&path, end, zeros(&path)).unwrap();
         assert_eq!(w.reserved, end);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
     }
