@@ -5,7 +5,9 @@
 //! disk that holds `target/`.
 //!
 //! Run with `cargo bench --bench ledger`; `BENCHMARKS.md` explains the
-//! figures. After divan's table, the bytes on disk per entry are printed.
+//! figures. After divan's table come the bytes on disk per entry and the
+//! two goals that are ratios measured again in pairs (each round of the
+//! ledger's work followed at once by its limits).
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -39,6 +41,7 @@ const ORIGIN: &str = "bench.example/oretrail";
 fn main() {
     divan::main();
     report_disk_usage();
+    report_paired_ratios();
 }
 
 /// Scratch space on the same disk as `target/` (not a tmpfs), so sync
@@ -154,6 +157,94 @@ fn append_all(ledger: &Ledger, events: Vec<SignedEvent>) {
     }
 }
 
+/// Appends in each sample of `durable_append` and each round of the
+/// paired report.
+const PER_ITERATION: usize = 1024;
+
+/// Appender threads on one ledger, started once like a server's clients,
+/// each appending its share of a round and waiting for every receipt.
+struct Appenders {
+    ledger: Arc<Ledger>,
+    work: Vec<std::sync::mpsc::Sender<Vec<SignedEvent>>>,
+    done: std::sync::mpsc::Receiver<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Appenders {
+    fn start(ledger: Ledger, threads: usize) -> Self {
+        let ledger = Arc::new(ledger);
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
+        let (work, threads) = (0..threads)
+            .map(|_| {
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<SignedEvent>>();
+                let ledger = ledger.clone();
+                let done_tx = done_tx.clone();
+                let appender = std::thread::spawn(move || {
+                    for share in rx {
+                        for event in share {
+                            ledger.append(event).expect("append");
+                        }
+                        done_tx.send(()).expect("report");
+                    }
+                });
+                (tx, appender)
+            })
+            .unzip();
+        Self {
+            ledger,
+            work,
+            done,
+            threads,
+        }
+    }
+
+    /// Splits a round into one share per appender (untimed).
+    fn share(&self, events: Vec<SignedEvent>) -> Vec<Vec<SignedEvent>> {
+        let per_appender = events.len().div_ceil(self.work.len());
+        events
+            .chunks(per_appender)
+            .map(<[SignedEvent]>::to_vec)
+            .collect()
+    }
+
+    /// Appends a round and waits until every entry is durable.
+    fn append(&self, shares: Vec<Vec<SignedEvent>>) {
+        let n = shares.len();
+        for (appender, share) in self.work.iter().zip(shares) {
+            appender.send(share).expect("hand out");
+        }
+        for _ in 0..n {
+            self.done.recv().expect("appender finished");
+        }
+        // The index's sled writes wait in memory for a larger batch;
+        // writing them out here keeps their cost in the timed work rather
+        // than after it.
+        self.ledger.flush_index().expect("flush the index");
+    }
+
+    fn stop(self) {
+        drop(self.work);
+        for appender in self.threads {
+            appender.join().expect("appender thread");
+        }
+    }
+}
+
+/// Size of the ledger that `verify_full` checks.
+const VERIFY_ENTRIES: usize = 20_000;
+
+fn verify_fixture() -> &'static (tempfile::TempDir, u64) {
+    static FIXTURE: OnceLock<(tempfile::TempDir, u64)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = scratch_dir();
+        let (ledger, mut signer) = new_ledger(dir.path());
+        append_all(&ledger, lot_creations(&mut signer, "v", VERIFY_ENTRIES));
+        let size = ledger.size();
+        ledger.close().expect("close");
+        (dir, size)
+    })
+}
+
 /// Messages of entry size, each signed by one of a few keys.
 struct Signed {
     keys: Vec<PublicKey>,
@@ -267,6 +358,22 @@ fn merged_batch_verify(s: &Signed, range: std::ops::Range<usize>) -> bool {
     oretrail::crypto::verify_batch(&checks, &s.cache)
 }
 
+/// `check` of the first `n` signatures, on both cores.
+fn each_on_two_cores(s: &Signed, n: usize, check: fn(&Signed, usize) -> bool) {
+    (0..n).into_par_iter().for_each(|i| assert!(check(s, i)));
+}
+
+/// `check` of every signature in batches of `batch`, on both cores.
+fn batches_on_two_cores(
+    s: &Signed,
+    batch: usize,
+    check: fn(&Signed, std::ops::Range<usize>) -> bool,
+) {
+    (0..BATCH_SIGNATURES / batch)
+        .into_par_iter()
+        .for_each(|b| assert!(check(s, b * batch..(b + 1) * batch)));
+}
+
 /// The raw limits: what the hardware and the chosen crates allow at most.
 mod limits {
     use super::*;
@@ -298,11 +405,9 @@ mod limits {
     /// `check` of every signature, on both cores.
     fn on_two_cores(bencher: Bencher, check: fn(&Signed, usize) -> bool) {
         let s = signed();
-        bencher.counter(ItemsCount::new(SIGNATURES)).bench(|| {
-            (0..SIGNATURES)
-                .into_par_iter()
-                .for_each(|i| assert!(check(s, i)))
-        });
+        bencher
+            .counter(ItemsCount::new(SIGNATURES))
+            .bench(|| each_on_two_cores(s, SIGNATURES, check));
     }
 
     /// `verify_strict` on both cores.
@@ -350,11 +455,7 @@ mod limits {
         let s = signed();
         bencher
             .counter(ItemsCount::new(BATCH_SIGNATURES))
-            .bench(|| {
-                (0..BATCH_SIGNATURES / batch)
-                    .into_par_iter()
-                    .for_each(|b| assert!(check(s, b * batch..(b + 1) * batch)))
-            });
+            .bench(|| batches_on_two_cores(s, batch, check));
     }
 
     /// ed25519-dalek's batch verification on one core, in batches of the
@@ -443,8 +544,6 @@ mod limits {
 mod ledger {
     use super::*;
 
-    const PER_ITERATION: usize = 1024;
-
     /// Durable appends from `threads` concurrent appenders, each waiting
     /// for its own receipt (decode, the strict signature check, rules,
     /// sequencing, log write, `fdatasync`, index update, and sled's share of
@@ -455,68 +554,20 @@ mod ledger {
     fn durable_append(bencher: Bencher, threads: usize) {
         let dir = scratch_dir();
         let (ledger, mut signer) = new_ledger(dir.path());
-        let ledger = Arc::new(ledger);
-        let (done_tx, done) = std::sync::mpsc::channel::<()>();
-        let (work, appenders): (Vec<_>, Vec<_>) = (0..threads)
-            .map(|_| {
-                let (tx, rx) = std::sync::mpsc::channel::<Vec<SignedEvent>>();
-                let ledger = ledger.clone();
-                let done_tx = done_tx.clone();
-                let appender = std::thread::spawn(move || {
-                    for chunk in rx {
-                        for event in chunk {
-                            ledger.append(event).expect("append");
-                        }
-                        done_tx.send(()).expect("report");
-                    }
-                });
-                (tx, appender)
-            })
-            .unzip();
+        let appenders = Appenders::start(ledger, threads);
         let mut round = 0usize;
         bencher
             .counter(ItemsCount::new(PER_ITERATION))
             .with_inputs(|| {
                 round += 1;
-                let events = lot_creations(&mut signer, &format!("r{round}"), PER_ITERATION);
-                let per_thread = PER_ITERATION / threads;
-                events
-                    .chunks(per_thread)
-                    .map(<[SignedEvent]>::to_vec)
-                    .collect::<Vec<_>>()
+                appenders.share(lot_creations(
+                    &mut signer,
+                    &format!("r{round}"),
+                    PER_ITERATION,
+                ))
             })
-            .bench_local_values(|chunks| {
-                let n = chunks.len();
-                for (worker, chunk) in work.iter().zip(chunks) {
-                    worker.send(chunk).expect("hand out");
-                }
-                for _ in 0..n {
-                    done.recv().expect("appender finished");
-                }
-                // The index's sled writes wait in memory for a larger
-                // batch; writing them out here keeps their cost in the
-                // timed work rather than between samples.
-                ledger.flush_index().expect("flush the index");
-            });
-        drop(work);
-        for appender in appenders {
-            appender.join().expect("appender thread");
-        }
-    }
-
-    /// Size of the ledger that `verify_full` checks.
-    const VERIFY_ENTRIES: usize = 20_000;
-
-    fn verify_fixture() -> &'static (tempfile::TempDir, u64) {
-        static FIXTURE: OnceLock<(tempfile::TempDir, u64)> = OnceLock::new();
-        FIXTURE.get_or_init(|| {
-            let dir = scratch_dir();
-            let (ledger, mut signer) = new_ledger(dir.path());
-            append_all(&ledger, lot_creations(&mut signer, "v", VERIFY_ENTRIES));
-            let size = ledger.size();
-            ledger.close().expect("close");
-            (dir, size)
-        })
+            .bench_local_values(|shares| appenders.append(shares));
+        appenders.stop();
     }
 
     /// `oretrail verify`: every frame, encoding, link, signature (batched,
@@ -753,4 +804,138 @@ fn report_disk_usage() {
         index as f64 / size as f64,
         (log + index) as f64 / raw as f64
     );
+}
+
+/// Pairs in each paired report.
+const PAIRS: usize = 16;
+
+/// The two goals that are ratios, measured in pairs: each round of the
+/// ledger's work is followed at once by rounds of the limits it is judged
+/// against, so both sides of a ratio meet the same load on a shared host.
+/// (divan's medians above are minutes apart; on a busy host the limits'
+/// own medians move by a quarter between runs.) The ledger is left idle
+/// for a moment before the limits, so they do not share the cores with
+/// the freeing or flushing left over from its round.
+fn report_paired_ratios() {
+    let s = signed();
+    let strict = || {
+        rate(SIGNATURES, || {
+            each_on_two_cores(s, SIGNATURES, Signed::strict_ok)
+        })
+    };
+    let own_strict = || {
+        rate(SIGNATURES, || {
+            each_on_two_cores(s, SIGNATURES, Signed::ledger_strict_ok)
+        })
+    };
+    // The fastest batch size of the limits above, repeated so that a
+    // round lasts about as long as the ledger's.
+    let batches = |check: fn(&Signed, std::ops::Range<usize>) -> bool| {
+        rate(4 * BATCH_SIGNATURES, || {
+            for _ in 0..4 {
+                batches_on_two_cores(s, 1024, check);
+            }
+        })
+    };
+
+    let dir = scratch_dir();
+    let (ledger, mut signer) = new_ledger(dir.path());
+    let appenders = Appenders::start(ledger, 64);
+    let mut append = Ratios::default();
+    for pair in 0..PAIRS {
+        let shares = appenders.share(lot_creations(
+            &mut signer,
+            &format!("p{pair}"),
+            PER_ITERATION,
+        ));
+        let appends = rate(PER_ITERATION, || appenders.append(shares));
+        settle();
+        append.push(appends, best_of_two(strict), best_of_two(own_strict));
+    }
+    appenders.stop();
+    append.print(
+        "durable append, 64 appenders",
+        "two-core verify_strict",
+        "the ledger's strict check",
+    );
+
+    let (dir, size) = verify_fixture();
+    let log = dir.path().join(LOG_FILE);
+    let mut verify = Ratios::default();
+    for _ in 0..PAIRS {
+        let verified = rate(*size as usize, || {
+            let report = verify_log(&log, false).expect("intact");
+            assert_eq!(report.entries, *size);
+        });
+        settle();
+        verify.push(
+            verified,
+            best_of_two(|| batches(batch_verify)),
+            best_of_two(|| batches(merged_batch_verify)),
+        );
+    }
+    verify.print(
+        "full verify",
+        "two-core batch verify (1,024)",
+        "the ledger's merged batch verify",
+    );
+}
+
+/// Items per second of one run of `work`, which handles `items`.
+fn rate(items: usize, work: impl FnOnce()) -> f64 {
+    let start = std::time::Instant::now();
+    work();
+    items as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The faster of two rounds of a limit: the first after an idle moment
+/// is often the slower, and a limit measured low would flatter the ratio.
+fn best_of_two(limit: impl Fn() -> f64) -> f64 {
+    limit().max(limit())
+}
+
+/// Leaves the cores to the ledger's background work (freeing a verify's
+/// state, sled's threads) before the limits are measured.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(250));
+}
+
+/// A measured rate and the two limits measured straight after it, pair
+/// by pair.
+#[derive(Default)]
+struct Ratios {
+    pairs: Vec<[f64; 3]>,
+}
+
+impl Ratios {
+    fn push(&mut self, measured: f64, named_limit: f64, own_limit: f64) {
+        self.pairs.push([measured, named_limit, own_limit]);
+    }
+
+    fn print(&self, what: &str, named: &str, own: &str) {
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            let n = values.len();
+            values[n / 2].midpoint(values[(n - 1) / 2])
+        };
+        let rates = |i: usize| self.pairs.iter().map(move |p| p[i]);
+        let measured = median(rates(0).collect());
+        for (limit, name) in [(1, named), (2, own)] {
+            let ratios: Vec<f64> = self.pairs.iter().map(|p| p[0] / p[limit]).collect();
+            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ratios.iter().copied().fold(0.0, f64::max);
+            let each: Vec<String> = ratios.iter().map(|r| format!("{:.0}", 100.0 * r)).collect();
+            println!(
+                "paired: {what} / {name}: median {:.1} % ({} pairs, {:.1} to {:.1} %; each: {}); \
+                 medians {:.2} k/s and {:.2} k/s",
+                100.0 * median(ratios.clone()),
+                ratios.len(),
+                100.0 * low,
+                100.0 * high,
+                each.join(" "),
+                measured / 1e3,
+                median(rates(limit).collect()) / 1e3,
+            );
+        }
+    }
 }
