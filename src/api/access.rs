@@ -10,7 +10,7 @@
 //! then asked of [`Disclosure`] over [`LedgerRecords`], on a blocking
 //! thread (it reads the state and the log):
 //!
-//! ```ignore
+//! ```text
 //! let ledger = app.ledger().clone();
 //! tokio::task::spawn_blocking(move || {
 //!     let records = LedgerRecords(&ledger);
