@@ -913,28 +913,31 @@ impl Ratios {
     }
 
     fn print(&self, what: &str, named: &str, own: &str) {
-        let median = |mut values: Vec<f64>| {
+        let sorted = |values: Vec<f64>| {
+            let mut values = values;
             values.sort_by(f64::total_cmp);
-            let n = values.len();
-            values[n / 2].midpoint(values[(n - 1) / 2])
+            values
         };
-        let rates = |i: usize| self.pairs.iter().map(move |p| p[i]);
-        let measured = median(rates(0).collect());
+        let median = |sorted: &[f64]| {
+            let n = sorted.len();
+            sorted[n / 2].midpoint(sorted[(n - 1) / 2])
+        };
+        let rates = |i: usize| sorted(self.pairs.iter().map(|p| p[i]).collect());
+        let measured = median(&rates(0));
         for (limit, name) in [(1, named), (2, own)] {
             let ratios: Vec<f64> = self.pairs.iter().map(|p| p[0] / p[limit]).collect();
-            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = ratios.iter().copied().fold(0.0, f64::max);
             let each: Vec<String> = ratios.iter().map(|r| format!("{:.0}", 100.0 * r)).collect();
+            let ratios = sorted(ratios);
             println!(
                 "paired: {what} / {name}: median {:.1} % ({} pairs, {:.1} to {:.1} %; each: {}); \
                  medians {:.2} k/s and {:.2} k/s",
-                100.0 * median(ratios.clone()),
+                100.0 * median(&ratios),
                 ratios.len(),
-                100.0 * low,
-                100.0 * high,
+                100.0 * ratios[0],
+                100.0 * ratios[ratios.len() - 1],
                 each.join(" "),
                 measured / 1e3,
-                median(rates(limit).collect()) / 1e3,
+                median(&rates(limit)) / 1e3,
             );
         }
     }
